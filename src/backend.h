@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The storage behind the export. The core (protocol, connections, zero-page
+ * map) never knows what holds the bytes; a backend only moves contiguous
+ * runs between host staging memory and its own memory.
+ *
+ * Rules every backend keeps, because the kernel's swap path depends on them:
+ *  - open() does all allocation; nothing on the I/O path allocates, loads
+ *    libraries or creates threads.
+ *  - xfer() returns only when every segment has reached its destination
+ *    (or failed): a WRITE is acknowledged right after, so "submitted" is
+ *    not good enough.
+ *  - per-segment errors go into seg->err (0 or an errno, normally EIO); a
+ *    failure is logged by the backend with its own cause (e.g. CUresult).
+ */
+#ifndef VS_BACKEND_H
+#define VS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vs_config;
+
+enum vs_dir { VS_TO_BACKEND = 0, VS_FROM_BACKEND = 1 };
+
+struct vs_seg {
+	uint64_t off;      /* byte offset in the export, multiple of 4096 */
+	void *buf;         /* host memory from buf_alloc() */
+	uint32_t len;      /* multiple of 4096 */
+	uint8_t dir;       /* enum vs_dir */
+	int err;           /* out: 0 or errno */
+};
+
+struct vs_backend;   /* one per daemon */
+struct vs_queue;     /* one per connection worker: a stream, scratch space */
+
+struct vs_backend_ops {
+	const char *name;
+	/* Allocate the export. On success set be->size (a multiple of 4096,
+	 * possibly smaller than asked after back-off) and return 0; on failure
+	 * log one clear line and return -1. */
+	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
+	/* Host staging memory (pinned for DMA where it matters). Start-up only. */
+	void *(*buf_alloc)(struct vs_backend *be, size_t len);
+	void (*buf_free)(struct vs_backend *be, void *p, size_t len);
+	/* Per-worker context. Start-up only. */
+	int (*queue_open)(struct vs_backend *be, struct vs_queue **q);
+	void (*queue_close)(struct vs_queue *q);
+	/* Move n segments, in order; returns the number of failed segments. */
+	unsigned (*xfer)(struct vs_queue *q, struct vs_seg *segs, unsigned n);
+	/* Make every acknowledged write durable (a no-op where xfer already is). */
+	int (*flush)(struct vs_queue *q);
+	void (*close)(struct vs_backend *be);
+};
+
+struct vs_backend {
+	const struct vs_backend_ops *ops;
+	uint64_t size;
+	/* Shown by logs and the status file ("NVIDIA H100 80GB HBM3", "host memory"). */
+	char device_name[128];
+	char device_uuid[64];     /* "GPU-..." or "" */
+	char device_bus_id[32];   /* "0000:65:00.0" or "" */
+	void *priv;
+};
+
+extern const struct vs_backend_ops vs_backend_host;
+extern const struct vs_backend_ops vs_backend_cuda;
+
+/* Looks a backend up by name; NULL if unknown. */
+const struct vs_backend_ops *vs_backend_find(const char *name);
+
+#endif
