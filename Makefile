@@ -1,0 +1,46 @@
+# vram-swap: plain Makefile in the earlyoom tradition.
+# `make` builds, `make check` tests everything, `make install` honours
+# DESTDIR and PREFIX.
+
+VERSION    := $(shell cat VERSION)
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/lib/vram-swap
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/vram-swap
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SLEEPDIR   ?= $(PREFIX)/lib/systemd/system-sleep
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+           -Wmissing-prototypes -Wstrict-prototypes
+CPPFLAGS += -D_GNU_SOURCE -DVS_VERSION='"$(VERSION)"' -Isrc
+LDLIBS  += -pthread -ldl
+
+BUILD ?= build
+SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJS := $(SRCS:src/%.c=$(BUILD)/%.o)
+
+.PHONY: all check install uninstall clean deb rpm bench e2e fuzz asan
+all: $(BUILD)/vram-swapd
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libvs.a: $(OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/vram-swapd: $(BUILD)/main.o $(BUILD)/libvs.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD):
+	mkdir -p $@
+
+-include $(wildcard $(BUILD)/*.d)
+
+include mk/*.mk
+
+clean:
+	rm -rf build build-*
