@@ -76,7 +76,7 @@ uint64_t vs_size_resolve(const struct vs_size *s, uint64_t free_bytes)
 {
 	if (!s->percent)
 		return s->bytes;
-	uint64_t v = free_bytes / 100 * s->percent;
+	uint64_t v = free_bytes / 100 * s->percent + free_bytes % 100 * s->percent / 100;
 	return v & ~(2 * MiB - 1);
 }
 
