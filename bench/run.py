@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Runs the benchmark rows against every server, alternating servers row
+by row in one run on one machine, and writes the raw results as CSV:
+
+  OUT/results.csv   one line per (round, tool, row, server)
+  OUT/cdf.csv       latency percentiles of the queue-depth-1 fio rows
+  OUT/env.csv       machine, versions, servers skipped and why
+
+Usage: bench/run.py [--out DIR] [--plan full|smoke] [--seconds N]
+                    [--rounds N] [--size BYTES] [--servers a,b] [--nbdload PATH]
+"""
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loads    # noqa: E402
+import servers  # noqa: E402
+
+K, M = 1024, 1024 * 1024
+FIELDS = ["round", "tool", "row", "server", "rw", "bs", "qd", "conns", "seconds",
+          "iops", "mibs", "p50_us", "p99_us", "p999_us", "errors"]
+
+
+def row(tool, rw, bs, qd, conns):
+    short = {"randread": "rr", "randwrite": "rw", "read": "sr", "write": "sw"}[rw]
+    size = "%dk" % (bs // K) if bs < M else "%dm" % (bs // M)
+    return {"tool": tool, "row": "%s-%s-%s-qd%d-c%d" % (tool, short, size, qd, conns),
+            "rw": rw, "bs": bs, "qd": qd, "conns": conns}
+
+
+def full_plan():
+    rows = []
+    for rw in ("randread", "randwrite"):
+        for qd in (1, 4, 16, 32, 64):       # IOPS against queue depth
+            rows.append(row("fio", rw, 4 * K, qd, 1))
+        for c in (2, 4):                     # ... and against connections
+            rows.append(row("fio", rw, 4 * K, 32, c))
+    for rw in ("read", "write"):             # MiB/s against request size
+        for bs in (4 * K, 64 * K, 256 * K, M, 4 * M):
+            rows.append(row("fio", rw, bs, 8, 1))
+    # The standard rows of ../shared/tools/README.md.
+    rows += [row("nbdload", "randread", 4 * K, 1, 1), row("nbdload", "randwrite", 4 * K, 1, 1),
+             row("nbdload", "randread", 4 * K, 32, 8), row("nbdload", "randwrite", 4 * K, 32, 8),
+             row("nbdload", "read", M, 4, 4), row("nbdload", "write", M, 4, 4)]
+    return rows
+
+
+def smoke_plan():
+    return [row("fio", "randread", 4 * K, 1, 1), row("fio", "randwrite", 4 * K, 32, 2),
+            row("fio", "read", M, 8, 1), row("nbdload", "randread", 4 * K, 32, 2)]
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=10).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment(args, names, skipped):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    env = [("date_utc", time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())),
+           ("host_cpus", str(os.cpu_count())), ("cpu", cpu), ("kernel", platform.release()),
+           ("loadavg_at_start", open("/proc/loadavg").read().split(" ")[0]),
+           ("fio", sh(["fio", "--version"])), ("nbdkit", sh(["nbdkit", "--version"])),
+           ("commit", sh(["git", "-C", servers.ROOT, "describe", "--always", "--dirty"])),
+           ("export_bytes", str(args.size)), ("seconds_per_row", str(args.seconds)),
+           ("ramp_seconds", str(args.ramp)),
+           ("rounds", str(args.rounds)), ("plan", args.plan), ("servers", " ".join(names))]
+    env += [("skipped_" + n, why) for n, why in skipped]
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(servers.ROOT, "bench", "results"))
+    ap.add_argument("--plan", choices=("full", "smoke"), default="full")
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--ramp", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--size", type=int, default=1 << 30)
+    ap.add_argument("--servers", default=",".join(servers.CONFIGS))
+    ap.add_argument("--nbdload", default=os.path.join(servers.ROOT, "build", "nbdload"))
+    args = ap.parse_args()
+
+    plan = full_plan() if args.plan == "full" else smoke_plan()
+    skipped = []
+    if not os.access(args.nbdload, os.X_OK):
+        skipped.append(("nbdload", "no nbdload at " + args.nbdload))
+        plan = [r for r in plan if r["tool"] != "nbdload"]
+    names = []
+    for n in args.servers.split(","):
+        why = servers.CONFIGS[n]["missing"]()
+        (skipped.append((n, why)) if why else names.append(n))
+    for n, why in skipped:
+        print("bench: skipping %s: %s" % (n, why), file=sys.stderr)
+    if servers.BASELINE not in names or len(names) < 2:
+        sys.exit("bench: need %s and at least one vram-swapd configuration" % servers.BASELINE)
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "env.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "value"])
+        w.writerows(environment(args, names, skipped))
+
+    running = {}
+    try:
+        for n in names:
+            s = servers.Server(n, args.size)
+            running[n] = s
+            loads.prefill(s.uri, args.size)
+            used = s.used_bytes(args.size)
+            if used is not None and used < args.size:
+                sys.exit("bench: %s holds only %d of %d bytes after the prefill" % (n, used, args.size))
+            print("bench: %s ready, prefilled with %d MiB of random data" % (n, args.size >> 20),
+                  file=sys.stderr)
+        res_f = open(os.path.join(args.out, "results.csv"), "w", newline="")
+        cdf_f = open(os.path.join(args.out, "cdf.csv"), "w", newline="")
+        res, cdf = csv.DictWriter(res_f, FIELDS), csv.writer(cdf_f)
+        res.writeheader()
+        cdf.writerow(["round", "tool", "row", "server", "pct", "lat_us"])
+        k = 0
+        for rnd in range(args.rounds):
+            for r in plan:
+                # Alternate: each row runs on every server back to back, and
+                # the order rotates so that no server always goes first.
+                order = names[k % len(names):] + names[:k % len(names)]
+                k += 1
+                for n in order:
+                    s = running[n]
+                    if r["tool"] == "fio":
+                        m = loads.run_fio(s.uri, r["rw"], r["bs"], r["qd"], r["conns"],
+                                          args.seconds, args.ramp)
+                    else:
+                        m = loads.run_nbdload(args.nbdload, s.sock, r["rw"], r["bs"],
+                                              r["qd"], r["conns"], args.seconds)
+                    out = dict(r, round=rnd, server=n, seconds=args.seconds)
+                    out.update({key: m[key] for key in FIELDS if key in m})
+                    for key in ("iops", "mibs", "p50_us", "p99_us", "p999_us"):
+                        out[key] = "%.3f" % out[key]
+                    res.writerow(out)
+                    if r["qd"] == 1 and m["cdf"]:
+                        cdf.writerows([rnd, r["tool"], r["row"], n, p, "%.3f" % v] for p, v in m["cdf"])
+                    res_f.flush()
+                    cdf_f.flush()
+                    print("bench: %-28s %-12s %10.0f IOPS %9.1f MiB/s p50 %7.1f us p99 %7.1f us"
+                          % (r["row"], n, m["iops"], m["mibs"], m["p50_us"], m["p99_us"]),
+                          file=sys.stderr)
+        res_f.close()
+        cdf_f.close()
+    finally:
+        for s in running.values():
+            s.stop()
+
+
+if __name__ == "__main__":
+    main()
