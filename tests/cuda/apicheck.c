@@ -16,7 +16,7 @@
 VS_CUDA_FUNCS(SAME_FN)
 VS_CUDA_OPT_FUNCS(SAME_FN)
 
-#define SAME(a, b) _Static_assert((a) == (b), #a " != " #b)
+#define SAME(a, b) _Static_assert((long long)(a) == (long long)(b), #a " != " #b)
 SAME(sizeof(int), sizeof(CUresult));
 SAME(sizeof(int), sizeof(CUdevice));
 SAME(sizeof(unsigned long long), sizeof(CUdeviceptr));
