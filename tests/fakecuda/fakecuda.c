@@ -15,6 +15,10 @@
  *                               of 1 MiB or more fails ...
  *   FAKECUDA_BAD_AT=sync        ... at the next synchronisation (default: at
  *                               submission)
+ *   FAKECUDA_BAD_DIR=read|write ... only copies from (read) or to (write) VRAM
+ *   FAKECUDA_CORRUPT_OFFSET=off reads from VRAM touching byte off of an
+ *                               allocation of 1 MiB or more deliver that byte
+ *                               flipped, silently
  *   FAKECUDA_STICKY=n           from the nth copy on, every call fails with
  *                               FAKECUDA_STICKY_CODE (default 700)
  *   FAKECUDA_BATCH=0            cuMemcpyBatchAsync_v2 answers NOT_SUPPORTED
@@ -296,7 +300,8 @@ API vs_curesult cuStreamSynchronize(vs_custream s)
 
 /* Device memory is host memory here; the fault rules look at where in an
  * allocation a copy lands. */
-static int copy(void *dst, const void *src, size_t n, uintptr_t dev, vs_custream s)
+static int copy(void *dst, const void *src, size_t n, uintptr_t dev, int to_dev,
+                vs_custream s)
 {
 	unsigned long nth = ++n_copy;
 	int r;
@@ -307,7 +312,9 @@ static int copy(void *dst, const void *src, size_t n, uintptr_t dev, vs_custream
 		return r;
 	if (nth == env_u("FAKECUDA_FAIL_COPY", 0))
 		return fail_code();
-	const char *bad = getenv("FAKECUDA_BAD_OFFSET");
+	const char *bad = getenv("FAKECUDA_BAD_OFFSET"), *dir = getenv("FAKECUDA_BAD_DIR");
+	if (dir && strcmp(dir, to_dev ? "write" : "read"))
+		bad = NULL;
 	if (bad) {
 		uint64_t off = strtoull(bad, NULL, 0);
 		for (int i = 0; i < MAXALLOC; i++) {
@@ -324,19 +331,29 @@ static int copy(void *dst, const void *src, size_t n, uintptr_t dev, vs_custream
 		}
 	}
 	memcpy(dst, src, n);
+	const char *cor = getenv("FAKECUDA_CORRUPT_OFFSET");
+	if (cor && !to_dev) {
+		uint64_t off = strtoull(cor, NULL, 0);
+		for (int i = 0; i < MAXALLOC; i++) {
+			uintptr_t a = allocs[i].p;
+			if (a && allocs[i].n >= (1u << 20) && off < allocs[i].n &&
+			    dev <= a + off && a + off < dev + n)
+				((unsigned char *)dst)[a + off - dev] ^= 0xff;
+		}
+	}
 	return 0;
 }
 
 API vs_curesult cuMemcpyHtoDAsync_v2(vs_cudeviceptr d, const void *h, size_t n,
                                      vs_custream s)
 {
-	return copy((void *)(uintptr_t)d, h, n, (uintptr_t)d, s);
+	return copy((void *)(uintptr_t)d, h, n, (uintptr_t)d, 1, s);
 }
 
 API vs_curesult cuMemcpyDtoHAsync_v2(void *h, vs_cudeviceptr d, size_t n,
                                      vs_custream s)
 {
-	return copy(h, (void *)(uintptr_t)d, n, (uintptr_t)d, s);
+	return copy(h, (void *)(uintptr_t)d, n, (uintptr_t)d, 0, s);
 }
 
 static int is_device(uintptr_t p)
@@ -366,7 +383,7 @@ API vs_curesult cuMemcpyBatchAsync_v2(vs_cudeviceptr *dsts, vs_cudeviceptr *srcs
 		uintptr_t d = (uintptr_t)dsts[i], sp = (uintptr_t)srcs[i];
 		n_batch_copies++;
 		r = copy((void *)d, (const void *)sp, sizes[i],
-		         is_device(d) ? d : sp, s);
+		         is_device(d) ? d : sp, is_device(d), s);
 		if (r)
 			return r;
 	}
