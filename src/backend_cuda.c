@@ -38,6 +38,7 @@ struct cuda_be {
 	void *probe_host;        /* 4 KiB pinned */
 	uint64_t size;
 	bool use_batch;
+	bool poll;               /* wait by polling cuStreamQuery, not sleeping in the driver */
 	atomic_bool lost;
 	atomic_flag lost_logged;
 };
@@ -462,12 +463,24 @@ static int make_current(struct cuda_be *cb)
 	return 0;
 }
 
+/* Waits for everything queued on a stream. Polling (VRAM_SWAP_CUDA_WAIT=poll)
+ * spins on cuStreamQuery; the default leaves the wait to the driver. */
+static vs_curesult wait_stream(const struct cuda_be *cb, vs_custream s)
+{
+	if (!cb->poll)
+		return cb->api.cuStreamSynchronize(s);
+	vs_curesult r;
+	while ((r = cb->api.cuStreamQuery(s)) == VS_CUDA_ERROR_NOT_READY)
+		;
+	return r;
+}
+
 /* A copy that must work unless the device is gone. */
 static vs_curesult probe_copy(struct cuda_be *cb, vs_custream s)
 {
 	vs_curesult r = cb->api.cuMemcpyHtoDAsync_v2(cb->probe, cb->probe_host,
 	                                              VS_BLOCK, s);
-	vs_curesult r2 = cb->api.cuStreamSynchronize(s);
+	vs_curesult r2 = wait_stream(cb, s);
 	return r ? r : r2;
 }
 
@@ -574,6 +587,10 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	if (allocate_export(cb, cfg, uuid) < 0)
 		goto fail;
 	try_batch(cb);
+	const char *w = getenv("VRAM_SWAP_CUDA_WAIT");
+	cb->poll = w && !strcmp(w, "poll");
+	if (cb->poll)
+		vs_log(LOG_INFO, "cuda: waiting for copies by polling (VRAM_SWAP_CUDA_WAIT=poll)");
 	be->size = cb->size;
 	return 0;
 fail:
@@ -762,7 +779,7 @@ static unsigned recover(struct vs_queue *q, struct vs_seg *s, unsigned n,
 	       "redoing them one at a time", n, result_name(cb, first), (int)first);
 	for (unsigned i = 0; i < n; i++) {
 		vs_curesult r = copy_one(q, &s[i], s[i].len);
-		vs_curesult r2 = cb->api.cuStreamSynchronize(q->stream);
+		vs_curesult r2 = wait_stream(cb, q->stream);
 		if (!r)
 			r = r2;
 		if (!r)
@@ -800,7 +817,7 @@ static unsigned cuda_xfer(struct vs_queue *q, struct vs_seg *s, unsigned n)
 	vs_curesult r = submit(q, s, n);
 	/* Synchronise even after a failed submission: earlier copies of the
 	 * batch are in flight and own the buffers until they finish. */
-	vs_curesult r2 = q->cb->api.cuStreamSynchronize(q->stream);
+	vs_curesult r2 = wait_stream(cb, q->stream);
 	if (!r && !r2)
 		return 0;
 	return recover(q, s, n, r ? r : r2);

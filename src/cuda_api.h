@@ -57,6 +57,7 @@ enum {
 	VS_CUDA_ERROR_INVALID_DEVICE = 101,
 	VS_CUDA_ERROR_ECC_UNCORRECTABLE = 214,
 	VS_CUDA_ERROR_OPERATING_SYSTEM = 304,
+	VS_CUDA_ERROR_NOT_READY = 600,
 	VS_CUDA_ERROR_ILLEGAL_ADDRESS = 700,
 	VS_CUDA_ERROR_LAUNCH_FAILED = 719,
 	VS_CUDA_ERROR_SYSTEM_NOT_READY = 802,
@@ -95,6 +96,7 @@ enum {
 	X(cuStreamCreate, vs_curesult, (vs_custream *stream, unsigned int flags)) \
 	X(cuStreamDestroy_v2, vs_curesult, (vs_custream stream)) \
 	X(cuStreamSynchronize, vs_curesult, (vs_custream stream)) \
+	X(cuStreamQuery, vs_curesult, (vs_custream stream)) \
 	X(cuMemcpyHtoDAsync_v2, vs_curesult, (vs_cudeviceptr dst, const void *src, \
 	                                      size_t bytes, vs_custream stream)) \
 	X(cuMemcpyDtoHAsync_v2, vs_curesult, (void *dst, vs_cudeviceptr src, \

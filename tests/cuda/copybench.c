@@ -127,5 +127,22 @@ int main(int argc, char **argv)
 		printf("4 KiB %s copy + sync: p50 %.1f us p99 %.1f us p999 %.1f us\n",
 		       dir ? "DtoH" : "HtoD", lat[N / 2], lat[N * 99 / 100], lat[N * 999 / 1000]);
 	}
+	for (int dir = 0; dir < 2; dir++) {
+		for (int i = 0; i < N; i++) {
+			double t0 = now();
+			vs_curesult r;
+			if (dir == 0)
+				CK(cu.cuMemcpyHtoDAsync_v2(d, h, 4096, st));
+			else
+				CK(cu.cuMemcpyDtoHAsync_v2(h, d, 4096, st));
+			while ((r = cu.cuStreamQuery(st)) == VS_CUDA_ERROR_NOT_READY)
+				;
+			CK(r);
+			lat[i] = (now() - t0) * 1e6;
+		}
+		qsort(lat, N, sizeof lat[0], cmp);
+		printf("4 KiB %s copy + polled query: p50 %.1f us p99 %.1f us p999 %.1f us\n",
+		       dir ? "DtoH" : "HtoD", lat[N / 2], lat[N * 99 / 100], lat[N * 999 / 1000]);
+	}
 	return 0;
 }

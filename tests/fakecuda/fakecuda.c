@@ -298,6 +298,12 @@ API vs_curesult cuStreamSynchronize(vs_custream s)
 	return 0;
 }
 
+/* Copies complete at submission here: a query is a synchronisation. */
+API vs_curesult cuStreamQuery(vs_custream s)
+{
+	return cuStreamSynchronize(s);
+}
+
 /* Device memory is host memory here; the fault rules look at where in an
  * allocation a copy lands. */
 static int copy(void *dst, const void *src, size_t n, uintptr_t dev, int to_dev,
