@@ -2,16 +2,16 @@
 # directly (betest), the daemon on the fake through real NBD clients
 # (conformance suite again, fault and start-up tests), the libnbd load tool,
 # and the Driver API declarations held to a real cuda.h where one exists.
-# About 25 s in all.
+# About 40 s in all.
 
 FAKECUDA_DIR := $(BUILD)/fakecuda
 CUDA_H ?= $(firstword $(wildcard /usr/local/cuda/include/cuda.h /usr/include/cuda.h))
 LIBNBD_H ?= $(wildcard /usr/include/libnbd.h)
 PY ?= /usr/bin/python3
 
-.PHONY: check-cuda check-cuda-api check-cuda-nbd check-cuda-faults
+.PHONY: check-cuda check-cuda-api check-cuda-nbd check-cuda-faults check-cuda-asan
 check: check-cuda
-check-cuda: check-cuda-api check-cuda-nbd check-cuda-faults
+check-cuda: check-cuda-api check-cuda-nbd check-cuda-faults check-cuda-asan
 
 # Test-only: never installed (no install rule names it).
 $(FAKECUDA_DIR)/libcuda.so.1: tests/fakecuda/fakecuda.c src/cuda_api.h
@@ -53,3 +53,14 @@ check-cuda-faults: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/bet
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \
 	VS_BETEST=$(CURDIR)/$(BUILD)/betest VS_NBDTOOL=$(CURDIR)/$(BUILD)/nbdtool \
 		$(PY) -m unittest -v tests/cuda/test_cuda.py
+
+# The fault tests again with the daemon and betest under AddressSanitizer and
+# UndefinedBehaviorSanitizer (the error paths are where memory bugs hide).
+CUDA_SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+check-cuda-asan: $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/nbdtool
+	$(MAKE) BUILD=build-asan CC=clang CFLAGS="$(CUDA_SAN_FLAGS)" LDFLAGS="$(CUDA_SAN_FLAGS)" \
+		build-asan/vram-swapd build-asan/betest
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	VS_DAEMON=$(CURDIR)/build-asan/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \
+	VS_BETEST=$(CURDIR)/build-asan/betest VS_NBDTOOL=$(CURDIR)/$(BUILD)/nbdtool \
+		$(PY) -m unittest tests/cuda/test_cuda.py

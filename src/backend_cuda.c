@@ -177,8 +177,8 @@ static void startup_error(const struct cuda_be *cb, const char *what, vs_curesul
 		         "check permissions on /dev/nvidia* and `dmesg`");
 		break;
 	case VS_CUDA_ERROR_OUT_OF_MEMORY:
-		snprintf(why, sizeof why, "the GPU has no memory left for a context: "
-		         "see `nvidia-smi` for what holds it");
+		snprintf(why, sizeof why, "the GPU has no free memory left: see "
+		         "`nvidia-smi` for what holds it");
 		break;
 	case VS_CUDA_ERROR_NOT_INITIALIZED: case VS_CUDA_ERROR_DEINITIALIZED:
 		snprintf(why, sizeof why, "the driver is not usable in this process");

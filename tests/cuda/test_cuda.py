@@ -69,6 +69,9 @@ def run_daemon(args, **fake):
                             "--status-file", ""] + args, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=30)
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in p.stdout:
+                raise AssertionError("sanitizer report from vram-swapd:\n" + p.stdout)
         return p.returncode, p.stdout
 
 
