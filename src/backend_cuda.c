@@ -366,8 +366,10 @@ static void vram_holders(const char *uuid, char *out, size_t n)
 	snprintf(out, n, "nvidia-smi cannot tell who holds it");
 	if (!*uuid)
 		return;
-	snprintf(cmd, sizeof cmd, "nvidia-smi --query-compute-apps=pid,"
-	         "process_name,used_memory --format=csv,noheader -i %s 2>/dev/null",
+	/* timeout(1): a wedged driver can hang nvidia-smi, and this runs on
+	 * the way to exiting with a message. */
+	snprintf(cmd, sizeof cmd, "timeout 10 nvidia-smi --query-compute-apps="
+	         "pid,process_name,used_memory --format=csv,noheader -i %s 2>/dev/null",
 	         uuid);
 	p = popen(cmd, "r");
 	if (!p)

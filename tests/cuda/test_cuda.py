@@ -179,7 +179,7 @@ class Selection(unittest.TestCase):
     def pick(self, dev):
         d = Daemon(size="8M", args=["--device", dev], env=fake_env(FAKECUDA_DEVICES=3))
         try:
-            return d.status_dict(), d.logtext()
+            return d.status_dict(), wait_log(d, "cuda: allocated")
         finally:
             d.stop()
 
@@ -206,7 +206,7 @@ class Selection(unittest.TestCase):
         d = Daemon(size="200M", args=["--step", "48M"],
                    env=fake_env(FAKECUDA_ALLOC_CAP=120 * MiB))
         try:
-            log = d.logtext()
+            log = wait_log(d, "cuda: allocated")
             self.assertIn("allocating 200 MiB of VRAM failed (CUDA_ERROR_OUT_OF_MEMORY, 2); "
                           "trying 152 MiB", log)
             self.assertIn("allocating 152 MiB of VRAM failed", log)
@@ -223,7 +223,7 @@ class Selection(unittest.TestCase):
         try:
             # 4 KiB of probe scratch is taken first: 50% of 511.99 MiB,
             # rounded down to 2 MiB.
-            self.assertIn("cuda: --size 50% of 511 MiB free VRAM = 254 MiB", d.logtext())
+            wait_log(d, "cuda: --size 50% of 511 MiB free VRAM = 254 MiB")
             self.assertEqual(int(d.status_dict()["size_bytes"]), 254 * MiB)
         finally:
             d.stop()
@@ -325,7 +325,8 @@ class Faults(unittest.TestCase):
         self.expect_eio(self.h.pread, 4096, 0)
         self.expect_eio(self.h.pwrite, b"\x0b" * 4096, 8192)
         self.expect_eio(self.h.flush)
-        log = wait_log(self.d, "FLUSH")
+        wait_log(self.d, "cuda: GPU 0 is lost")
+        log = wait_log(self.d, "FLUSH of 0 bytes at offset 0 failed: answered EIO")
         self.assertEqual(log.count("cuda: GPU 0 is lost: CUDA_ERROR_ILLEGAL_ADDRESS (700)"),
                          1, log)
         self.assertIn("Answering every request with EIO from now on", log)
@@ -346,9 +347,8 @@ class Paths(unittest.TestCase):
     def test_batch_refused_falls_back(self):
         d = Daemon(size="32M", env=fake_env(FAKECUDA_BATCH=0))
         try:
-            self.assertIn("cuda: cuMemcpyBatchAsync_v2 refused a test copy "
-                          "(CUDA_ERROR_NOT_SUPPORTED, 801); one copy call per segment",
-                          d.logtext())
+            wait_log(d, "cuda: cuMemcpyBatchAsync_v2 refused a test copy "
+                     "(CUDA_ERROR_NOT_SUPPORTED, 801); one copy call per segment")
             out = subprocess.run([NBDTOOL, "-s", d.sock, "-c", "4", "-q", "8", "-t", "1",
                                   "-V", "-w", "50"], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, timeout=120)
@@ -377,7 +377,7 @@ class Paths(unittest.TestCase):
     def test_integrity_through_daemon(self):
         d = Daemon(size="64M", env=fake_env())
         try:
-            self.assertIn("batched copies with cuMemcpyBatchAsync_v2", d.logtext())
+            wait_log(d, "batched copies with cuMemcpyBatchAsync_v2")
             out = subprocess.run([NBDTOOL, "-s", d.sock, "-c", "4", "-q", "16", "-t", "2",
                                   "-V", "-w", "30"], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, timeout=120)
