@@ -8,7 +8,9 @@
  * Runs against the fake libcuda in `make check` and on a real GPU.
  *
  * Usage: betest [-b cuda|host] [-d DEVICE] [-s SIZE] [-m MIN] [-p STEP]
- *               [-t THREADS] [-T SECONDS]
+ *               [-t THREADS] [-T SECONDS] [-r] [-g GAP_US]
+ *   -r: the single-copy latency loop uses random offsets (GPU TLB misses)
+ *   -g: and sleeps GAP_US between copies (an idle CPU, as between requests)
  * Exit: 0 verified, 1 a mismatch or an I/O error, 2 the backend did not open.
  */
 #include "backend.h"
@@ -16,6 +18,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,8 @@
 static struct vs_backend be;
 static unsigned nthreads = 4;
 static double seconds = 1.0;
+static bool lat_random;
+static unsigned gap_us;
 static volatile unsigned long errors;
 /* Speed runs write anywhere: none starts before every thread verified. */
 static pthread_barrier_t verified;
@@ -139,7 +144,7 @@ int main(int argc, char **argv)
 	const char *why;
 	int c;
 
-	while ((c = getopt(argc, argv, "b:d:s:m:p:t:T:")) != -1) {
+	while ((c = getopt(argc, argv, "b:d:s:m:p:t:T:rg:")) != -1) {
 		switch (c) {
 		case 'b': cfg.backend = optarg; break;
 		case 'd': cfg.device = optarg; break;
@@ -153,6 +158,8 @@ int main(int argc, char **argv)
 		}
 		case 't': nthreads = (unsigned)atoi(optarg); break;
 		case 'T': seconds = atof(optarg); break;
+		case 'r': lat_random = true; break;
+		case 'g': gap_us = (unsigned)atoi(optarg); break;
 		default: goto usage;
 		}
 	}
@@ -194,15 +201,23 @@ int main(int argc, char **argv)
 	static double lat[N];
 	for (int dir = 0; dir < 2; dir++) {
 		struct vs_seg s = { .off = 0, .buf = w[0].buf, .len = VS_BLOCK, .dir = (uint8_t)dir };
+		uint64_t seed = 12345;
 		for (int i = 0; i < N; i++) {
+			if (lat_random)
+				s.off = (rnd(&seed) % (be.size / VS_BLOCK)) * VS_BLOCK;
+			if (gap_us) {
+				struct timespec ts = { 0, (long)gap_us * 1000 };
+				nanosleep(&ts, NULL);
+			}
 			double a = now();
 			if (be.ops->xfer(w[0].q, &s, 1))
 				errors++;
 			lat[i] = (now() - a) * 1e6;
 		}
 		qsort(lat, N, sizeof lat[0], cmpd);
-		printf("betest: one 4 KiB %s per xfer: p50 %.1f us p99 %.1f us\n",
-		       dir ? "read" : "write", lat[N / 2], lat[N * 99 / 100]);
+		printf("betest: one 4 KiB %s per xfer%s%s: p50 %.1f us p99 %.1f us\n",
+		       dir ? "read" : "write", lat_random ? ", random offsets" : "",
+		       gap_us ? ", idle gaps" : "", lat[N / 2], lat[N * 99 / 100]);
 	}
 	for (unsigned i = 0; i < nthreads; i++) {
 		be.ops->queue_close(w[i].q);
