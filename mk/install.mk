@@ -66,6 +66,8 @@ deb: | $(BUILD)
 # database does not know. __brp_compress: Debian's brp-compress needs bash
 # but says #!/bin/sh, and with dash it leaves man pages uncompressed.
 rpm: dist
+	@s=$$(rpmspec -q --srpm --qf '%{VERSION}' rpm/vram-swap.spec) && [ "$$s" = "$(VERSION)" ] || \
+	{ echo "VERSION says $(VERSION) but the spec says $$s; run 'make set-version V=$(VERSION)'" >&2; exit 1; }
 	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm/SOURCES
 	cp $(BUILD)/vram-swap-$(VERSION).tar.gz $(BUILD)/rpm/SOURCES/
 	rpmbuild -bb --nodeps --define '_topdir $(abspath $(BUILD))/rpm' \
