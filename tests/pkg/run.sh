@@ -22,7 +22,7 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "check-pkg: needs root: dpkg runs the maintainer scripts chrooted into a throwaway root" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/vram-swap-pkg.XXXXXX)
-[ -n "${KEEP:-}" ] && echo "check-pkg: keeping $WORK" || trap 'rm -rf "$WORK"' EXIT
+if [ -n "${KEEP:-}" ]; then echo "check-pkg: keeping $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
 SRC=$WORK/src
 
 section "build both packages from a clean clone of HEAD"

@@ -17,10 +17,16 @@ V=$WORK/vguard
 git clone -q "$SRC" "$V"
 echo 99.0.0 > "$V/VERSION"
 git -C "$V" -c user.name=t -c user.email=t@t.invalid commit -qam "hand-edited VERSION"
-out=$(make -C "$V" deb 2>&1) && fail "make deb built although debian/changelog disagrees" ||
+if out=$(make -C "$V" deb 2>&1); then
+	fail "make deb built although debian/changelog disagrees"
+else
 	check "make deb refuses a debian/changelog that disagrees" has_re "$out" 'VERSION says 99.0.0 but debian/changelog says'
-out=$(make -C "$V" rpm 2>&1) && fail "make rpm built although the spec disagrees" ||
+fi
+if out=$(make -C "$V" rpm 2>&1); then
+	fail "make rpm built although the spec disagrees"
+else
 	check "make rpm refuses a spec that disagrees" has_re "$out" 'VERSION says 99.0.0 but the spec says'
+fi
 
 # `make set-version` updates all three copies.
 git -C "$V" config user.name "Test"; git -C "$V" config user.email "test@example.org"
