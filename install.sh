@@ -52,15 +52,13 @@ manifest=$libdir/install-manifest
 defaults=/etc/default/vram-swap
 
 # systemd only reads units from a few places: the prefix's own when it is
-# /usr or /usr/local, otherwise /etc; sleep hooks only from its own
-# system-sleep directory, whatever the prefix.
+# /usr or /usr/local, otherwise /etc.
 sd_var() { pkg-config --variable="$1" systemd 2>/dev/null || true; }
 case $prefix in
 /usr/local) unitdir=/usr/local/lib/systemd/system ;;
 /usr) unitdir=$(sd_var systemdsystemunitdir); unitdir=${unitdir:-/usr/lib/systemd/system} ;;
 *) unitdir=/etc/systemd/system ;;
 esac
-sleepdir=$(sd_var systemdsleepdir); sleepdir=${sleepdir:-/usr/lib/systemd/system-sleep}
 
 # VRAM_SWAP_PROC: another /proc, for tests.
 daemon_running() { grep -qsx vram-swapd "${VRAM_SWAP_PROC:-/proc}"/[0-9]*/comm; }
@@ -170,8 +168,7 @@ do_install() {
 	newmanifest=$stage.manifest
 	trap 'rm -rf "$stage" "$newmanifest"' EXIT
 	make -C "$srcdir" -s install DESTDIR="$stage" PREFIX="$prefix" \
-		SYSCONFDIR=/etc LIBEXECDIR="$libdir" UNITDIR="$unitdir" \
-		SLEEPDIR="$sleepdir" >/dev/null || die "staged install failed"
+		SYSCONFDIR=/etc LIBEXECDIR="$libdir" UNITDIR="$unitdir" >/dev/null || die "staged install failed"
 
 	# A reinstall keeps what the previous manifest says we created.
 	old=""
@@ -187,7 +184,7 @@ do_install() {
 			say "keeping existing $f (see $srcdir/systemd/vram-swap.default for the shipped one)"
 			continue
 		fi
-		cp -p "$stage$f" "$destdir$f.new-$$"
+		cp -Pp "$stage$f" "$destdir$f.new-$$"
 		mv -f "$destdir$f.new-$$" "$destdir$f"
 		if [ "$f" = "$defaults" ]; then
 			echo "c $f $(sha256sum < "$destdir$f" | cut -d' ' -f1)" >> "$newmanifest"

@@ -4,16 +4,15 @@
 section "deb contents: $(basename "$DEB")"
 
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
-sleepdir=$(pkg-config --variable=systemdsleepdir systemd)
 # deb.files lists files; every directory above them must be root's 0755.
-files=$(grep -v '^#' "$HERE/deb.files" | sed "s|@UNITDIR@|$unitdir|; s|@SLEEPDIR@|$sleepdir|")
+files=$(grep -v '^#' "$HERE/deb.files" | sed "s|@UNITDIR@|$unitdir|")
 expected=$( { echo "$files"
 	awk '{print $3}' <<<"$files" | while read -r f; do
 		while f=$(dirname "$f") && [ "$f" != . ]; do echo "drwxr-xr-x root/root $f/"; done
 	done
 	echo "drwxr-xr-x root/root ./"; } | sort -u)
 # dh_compress gzips documents over 4 KiB: README.md may become README.md.gz.
-actual=$(dpkg-deb -c "$DEB" | awk '{print $1, $2, $6}' |
+actual=$(dpkg-deb -c "$DEB" | awk '{print $1, $2, $6, $7, $8}' | sed 's/ *$//' |
 	sed 's|README\.md\.gz$|README.md|' | sort)
 same_text "file list, modes and owners (dpkg-deb -c)" "$expected" "$actual"
 

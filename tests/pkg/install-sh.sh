@@ -21,7 +21,7 @@ check "vram-swapd is executable" test -x "$I/usr/local/sbin/vram-swapd"
 check "the unit names the installed daemon" grep -q '/usr/local/sbin/' "$I/usr/local/lib/systemd/system/vram-swap.service"
 # Everything installed is in the manifest, and the manifest lists nothing else.
 listed=$(grep -E '^[fc] ' "$I/usr/local/lib/vram-swap/install-manifest" | cut -d' ' -f2 | sort)
-present=$(cd "$I" && find . -type f ! -name install-manifest | sed 's/^\.//' | sort)
+present=$(cd "$I" && find . ! -type d ! -name install-manifest | sed 's/^\.//' | sort)
 same_text "manifest lists exactly the installed files" "$present" "$listed"
 
 echo "VRAM_SWAP_SIZE=1G # local" >> "$I/etc/default/vram-swap"
