@@ -65,3 +65,13 @@ make_root() {
 	done
 	: > "$r/var/lib/dpkg/available"
 }
+
+# Helpers for a root made by make_root, named by $R.
+# calls: what the stubs recorded since the last mark (the log keeps all).
+mark() { mark_at=$(wc -l < "$R/calls.log"); }
+calls() { tail -n +"$((mark_at + 1))" "$R/calls.log"; }
+fake_daemon() { mkdir -p "$R/proc/4242"; echo vram-swapd > "$R/proc/4242/comm"; }
+teardown_stub() {	# teardown_stub EXIT: records its call, stops the fake daemon on success
+	printf '#!/bin/sh\necho "vram-swap-teardown $*" >> /calls.log\n[ %s -eq 0 ] && rm -rf /proc/4242\nexit %s\n' "$1" "$1" \
+		> "$R/usr/sbin/vram-swap-teardown"
+}

@@ -12,14 +12,6 @@ R=$WORK/root
 make_root "$R"
 D() { dpkg --root="$R" "$@"; }
 pkg_status() { dpkg-query --root="$R" -W -f='${Status}' vram-swap 2>/dev/null || echo not-installed; }
-# calls: what the stubs recorded since the last mark (the log keeps all).
-mark() { mark_at=$(wc -l < "$R/calls.log"); }
-calls() { tail -n +"$((mark_at + 1))" "$R/calls.log"; }
-fake_daemon() { mkdir -p "$R/proc/4242"; echo vram-swapd > "$R/proc/4242/comm"; }
-teardown_stub() {	# teardown_stub EXIT: records its call, stops the fake daemon on success
-	printf '#!/bin/sh\necho "vram-swap-teardown $*" >> /calls.log\n[ %s -eq 0 ] && rm -rf /proc/4242\nexit %s\n' "$1" "$1" \
-		> "$R/usr/sbin/vram-swap-teardown"
-}
 unit=$(pkg-config --variable=systemdsystemunitdir systemd)/vram-swap.service
 
 # install

@@ -2,8 +2,9 @@
 # make check-pkg: builds the .deb and the .rpm from a clean clone of HEAD
 # (what is committed is what is tested), checks that one version flows
 # everywhere, checks both packages' contents, runs the .deb's maintainer
-# scripts for real in a throwaway root, and runs install.sh there and back.
-# Needs root (dpkg --root chroots to run maintainer scripts). About a minute.
+# scripts and the .rpm's scriptlets for real in throwaway roots, and runs
+# install.sh there and back. Needs root (dpkg and rpm chroot into those
+# roots to run package scripts). Takes under a minute.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -52,6 +53,8 @@ set +e
 . "$HERE/rpm-contents.sh"
 # shellcheck source=tests/pkg/deb-lifecycle.sh
 . "$HERE/deb-lifecycle.sh"
+# shellcheck source=tests/pkg/rpm-lifecycle.sh
+. "$HERE/rpm-lifecycle.sh"
 # shellcheck source=tests/pkg/install-sh.sh
 . "$HERE/install-sh.sh"
 
