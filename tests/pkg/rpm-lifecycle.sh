@@ -11,9 +11,11 @@ section "rpm scriptlets in a throwaway root (rpm --root)"
 R=$WORK/rroot
 make_root "$R"
 mark
-RP() { rpm --root="$R" --dbpath=/var/lib/rpm --nodeps --nosignature "$@"; }
-rpm_installed() { RP -q vram-swap > /dev/null 2>&1; }
-RP --initdb
+RQ() { rpm --root="$R" --dbpath=/var/lib/rpm "$@"; }
+# --nodeps: the root's rpm database knows no other package.
+RP() { RQ --nodeps --nosignature "$@"; }
+rpm_installed() { RQ -q vram-swap > /dev/null 2>&1; }
+RQ --initdb
 
 if RP -i "$RPM" > "$WORK/rinstall.log" 2>&1; then ok "rpm -i: installed"; else fail "rpm -i"; sed 's/^/       /' "$WORK/rinstall.log"; fi
 check "unit installed" test -f "$R/usr/lib/systemd/system/vram-swap.service"
@@ -42,6 +44,7 @@ mkdir -p "$R/run/vram-swap"
 if RP -e vram-swap > "$WORK/rerase2.log" 2>&1; then ok "rpm -e: erased after teardown"; else fail "rpm -e"; sed 's/^/       /' "$WORK/rerase2.log"; fi
 check "teardown ran first" test "$(calls | head -n1)" = "vram-swap-teardown "
 check "package gone" test "$(rpm_installed && echo yes)" != yes
+check "the rpm database works (it lists nothing)" test -z "$(RQ -qa)"
 check "changed settings kept as .rpmsave" grep -qx '# local edit' "$R/etc/default/vram-swap.rpmsave"
 check "/run/vram-swap gone on erase" test ! -e "$R/run/vram-swap"
 check "no other vram-swap file left" \
