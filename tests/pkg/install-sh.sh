@@ -45,3 +45,11 @@ same_text "install + uninstall leave no file or directory behind" "" "$(cd "$I" 
 out=$(VRAM_SWAP_PROC=$P "$SRC/install.sh" --check --destdir "$I" 2>&1) || true
 check "--check reports and changes nothing" test -z "$(cd "$I" && find . -mindepth 1)"
 check "--check says whether it is installed" has_re "$out" 'not installed under /usr/local'
+
+# make install / make uninstall (what the packages use) with DESTDIR.
+M=$WORK/mkinst
+make -C "$SRC" -s install DESTDIR="$M" PREFIX=/usr > "$WORK/mkinst.log" 2>&1
+check "make install DESTDIR=... PREFIX=/usr installs the daemon" test -x "$M/usr/sbin/vram-swapd"
+check "make install installs vram-swapd(8)" test -f "$M/usr/share/man/man8/vram-swapd.8"
+make -C "$SRC" -s uninstall DESTDIR="$M" PREFIX=/usr > "$WORK/mkuninst.log" 2>&1
+same_text "make uninstall removes every file make install put in place" "" "$(cd "$M" && find . ! -type d)"
