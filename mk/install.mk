@@ -76,18 +76,22 @@ rpm: dist
 	mv $(BUILD)/rpm/RPMS/*/vram-swap-$(VERSION)-*.rpm $(BUILD)/
 	@ls -l $(BUILD)/*.rpm
 
+# Changelog entries are signed by whoever git says is committing.
+SET_VERSION_NAME  = $(or $(shell git config user.name),$(USER))
+SET_VERSION_EMAIL = $(or $(shell git config user.email),$(USER)@localhost)
 set-version:
 	@case "$(V)" in [0-9]*.[0-9]*.[0-9]*) ;; \
 	*) echo "usage: make set-version V=MAJOR.MINOR.PATCH" >&2; exit 2;; esac
 	echo '$(V)' > VERSION
-	dch --newversion '$(V)' --distribution unstable --force-distribution \
-		'New upstream version $(V).'
+	DEBFULLNAME="$(SET_VERSION_NAME)" DEBEMAIL="$(SET_VERSION_EMAIL)" \
+		dch --newversion '$(V)' --distribution unstable --force-distribution \
+		'New upstream version $(V).' < /dev/null
 	sed -i 's/^Version:.*/Version:        $(V)/; s/^Release:.*/Release:        1%{?dist}/' \
 		rpm/vram-swap.spec
-	sed -i '/^%changelog/a * '"$$(LC_ALL=C date '+%a %b %d %Y') $$(git config user.name) <$$(git config user.email)> - $(V)-1"'\n- New upstream version $(V).\n' \
+	sed -i '/^%changelog/a * '"$$(LC_ALL=C date '+%a %b %d %Y') $(SET_VERSION_NAME) <$(SET_VERSION_EMAIL)> - $(V)-1"'\n- New upstream version $(V).\n' \
 		rpm/vram-swap.spec
 	@echo "VERSION, debian/changelog and rpm/vram-swap.spec now say $(V)"
 
 check: check-pkg
-check-pkg:
+check-pkg: check-deps
 	tests/pkg/run.sh
