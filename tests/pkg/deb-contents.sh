@@ -38,8 +38,10 @@ check "prerm detaches through vram-swap-teardown on remove" \
 check "postrm clears /run/vram-swap on purge" \
 	has_re "$(cat "$WORK/control/postrm")" 'rm -rf /run/vram-swap'
 for s in postinst prerm postrm; do
-	check "$s is valid sh (sh -n)" sh -n "$WORK/control/$s"
+	check "$s as built is valid sh (sh -n)" sh -n "$WORK/control/$s"
 done
+check "debian/{postinst,prerm,postrm} are shellcheck clean" \
+	shellcheck -s sh "$SRC"/debian/{postinst,prerm,postrm}
 
 if lintian --fail-on error,warning "$DEB" > "$WORK/lintian.log" 2>&1; then
 	ok "lintian: no errors or warnings"

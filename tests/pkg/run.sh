@@ -16,7 +16,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 missing=""
 for t in git make cc dpkg-buildpackage dpkg-deb dpkg-query dpkg-architecture \
          dh lintian rpmbuild rpm rpmspec rpmlint rpm2cpio cpio shellcheck \
-         pkg-config ldd dch mknod; do
+         pkg-config ldd dch; do
 	command -v "$t" >/dev/null || missing="$missing $t"
 done
 [ -z "$missing" ] || { echo "check-pkg: missing tools:$missing (tests/install-deps.sh installs them)" >&2; exit 1; }
