@@ -26,7 +26,8 @@ endif
 
 # Removes what `make install` with the same settings puts in place: the
 # list comes from a staged install, so it cannot drift from `install`. The
-# defaults file stays when it differs from the shipped one (local edits).
+# defaults file stays when it differs from the shipped one (local edits);
+# shared directories stay, ours go when empty.
 uninstall:
 	@set -e; stage=$$(mktemp -d); trap 'rm -rf "$$stage"' EXIT; \
 	$(MAKE) -s install DESTDIR="$$stage" >/dev/null; \
@@ -39,7 +40,8 @@ uninstall:
 		fi; \
 		if [ -e "$$t" ] || [ -L "$$t" ]; then echo "rm $$t"; rm -f "$$t"; fi; \
 	done; \
-	find . -depth -type d -name 'vram-swap*' | while read -r d; do \
+	find . -depth -type d \( -name 'vram-swap*' -o -name sleep.target.requires \) | \
+	while read -r d; do \
 		rmdir "$(DESTDIR)$${d#.}" 2>/dev/null || true; \
 	done
 

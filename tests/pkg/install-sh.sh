@@ -53,3 +53,5 @@ check "make install DESTDIR=... PREFIX=/usr installs the daemon" test -x "$M/usr
 check "make install installs vram-swapd(8)" test -f "$M/usr/share/man/man8/vram-swapd.8"
 make -C "$SRC" -s uninstall DESTDIR="$M" PREFIX=/usr > "$WORK/mkuninst.log" 2>&1
 same_text "make uninstall removes every file make install put in place" "" "$(cd "$M" && find . ! -type d)"
+same_text "make uninstall removes its own directories" "" \
+	"$(cd "$M" && find . -type d \( -name 'vram-swap*' -o -name sleep.target.requires \))"
