@@ -187,3 +187,10 @@ kill_pid() {
 	kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
 }
+
+# Stops a daemon that a test's setup run left behind.
+kill_recorded_daemon() {
+	local pid
+	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
+	kill_pid "$pid"
+}

@@ -8,9 +8,7 @@ setup() {
 }
 
 teardown() {
-	local pid
-	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
-	kill_pid "$pid"
+	kill_recorded_daemon
 }
 
 NVSMI_QUERY='nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memory.free --format=csv,noheader,nounits'
