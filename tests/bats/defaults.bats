@@ -53,6 +53,10 @@ bad() {
 	bad VRAM_SWAP_SIZE= "VRAM_SWAP_SIZE='': empty; comment the line out to use the default (75%)"
 }
 
+@test "defaults: VRAM_SWAP_SIZE=1000000 (not a multiple of 4096)" {
+	bad VRAM_SWAP_SIZE=1000000 "VRAM_SWAP_SIZE='1000000': must be a multiple of 4096 bytes"
+}
+
 @test "defaults: VRAM_SWAP_MIN_SIZE=1.5G" {
 	bad VRAM_SWAP_MIN_SIZE=1.5G "VRAM_SWAP_MIN_SIZE='1.5G': expected a size such as 1G, 512M or 1048576"
 }
@@ -111,7 +115,11 @@ bad() {
 }
 
 @test "defaults: VRAM_SWAP_MAX_CLIENTS=0" {
-	bad VRAM_SWAP_MAX_CLIENTS=0 "VRAM_SWAP_MAX_CLIENTS='0': expected a number of clients from 1 to 256"
+	bad VRAM_SWAP_MAX_CLIENTS=0 "VRAM_SWAP_MAX_CLIENTS='0': expected a number of clients from 1 to 64"
+}
+
+@test "defaults: VRAM_SWAP_MAX_CLIENTS=65" {
+	bad VRAM_SWAP_MAX_CLIENTS=65 "VRAM_SWAP_MAX_CLIENTS='65': expected a number of clients from 1 to 64"
 }
 
 @test "defaults: a shell expansion is refused" {
