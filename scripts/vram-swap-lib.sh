@@ -9,7 +9,10 @@ VS_PROG=${0##*/}
 
 VS_PROC=${VRAM_SWAP_PROCFS:-/proc}
 VS_SYS=${VRAM_SWAP_SYSFS:-/sys}
-VS_ETC=${VRAM_SWAP_SYSCONFDIR:-/etc}
+# make install substitutes SYSCONFDIR; the source tree means /etc.
+VS_ETC=@SYSCONFDIR@
+[[ $VS_ETC == /* ]] || VS_ETC=/etc
+VS_ETC=${VRAM_SWAP_SYSCONFDIR:-$VS_ETC}
 VS_RUN=${VRAM_SWAP_RUNDIR:-/run}
 VS_DEV=${VRAM_SWAP_DEVDIR:-/dev}
 VS_DEFAULTS=${VRAM_SWAP_DEFAULTS:-$VS_ETC/default/vram-swap}

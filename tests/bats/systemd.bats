@@ -15,7 +15,7 @@ install_here() {
 		UNITDIR="$T/units" >/dev/null
 }
 
-@test "systemd: systemd-analyze verify passes on both units" {
+@test "systemd: systemd-analyze verify passes on the three units" {
 	install_here
 	# The daemon comes from install-daemon; a stand-in will do for verify.
 	printf '#!/bin/sh\n' >"$T/sbin/vram-swapd"
@@ -24,7 +24,7 @@ install_here() {
 	mkdir -p "$T/man/man8"
 	cp "$REPO"/man/*.8 "$T/man/man8/"
 	MANPATH=$T/man run systemd-analyze verify "$T/units/vram-swap.service" \
-		"$T/units/vram-swap-sleep.service"
+		"$T/units/vram-swap-sleep.service" "$T/units/vram-swap-resume.service"
 	assert_success
 	assert_output ""
 	# And it does catch a broken unit.
@@ -48,18 +48,32 @@ install_here() {
 	assert_failure
 }
 
-@test "systemd: the sleep unit runs before sleep.target and fails the sleep on error" {
+@test "systemd: the sleep unit runs before sleep and the GPU's suspend, and can fail it" {
 	unit=$REPO/systemd/vram-swap-sleep.service.in
-	for line in Before=sleep.target StopWhenUnneeded=yes Type=oneshot RemainAfterExit=yes \
-		"ExecStart=@SBINDIR@/vram-swap-teardown --sleep" \
-		"ExecStop=@SBINDIR@/vram-swap-setup --resume"; do
+	for line in Type=oneshot "ExecStart=@SBINDIR@/vram-swap-teardown --sleep" \
+		ConditionPathExists=/run/vram-swap/setup.state; do
 		grep -qxF -- "$line" "$unit" || fail "missing: $line"
 	done
+	grep -qE '^Before=.*sleep\.target' "$unit"
+	grep -qE '^Before=.*nvidia-suspend\.service' "$unit"
+	grep -qE '^Before=.*nvidia-hibernate\.service' "$unit"
 	install_here
 	# sleep.target requires it, so its failure fails the sleep job.
 	assert_link_exists "$T/units/sleep.target.requires/vram-swap-sleep.service"
 	assert_equal "$(readlink "$T/units/sleep.target.requires/vram-swap-sleep.service")" \
 		../vram-swap-sleep.service
+}
+
+@test "systemd: the resume unit runs after every kind of sleep and the GPU's resume" {
+	unit=$REPO/systemd/vram-swap-resume.service.in
+	grep -qxF "ExecStart=@SBINDIR@/vram-swap-setup --resume" "$unit"
+	grep -qE '^After=.*nvidia-resume\.service' "$unit"
+	install_here
+	for s in systemd-suspend systemd-hibernate systemd-hybrid-sleep systemd-suspend-then-hibernate; do
+		grep -qE "^After=.*$s\.service" "$unit" || fail "not after $s"
+		assert_equal "$(readlink "$T/units/$s.service.wants/vram-swap-resume.service")" \
+			../vram-swap-resume.service
+	done
 }
 
 @test "install: DESTDIR, paths substituted, library found from the installed layout" {
@@ -71,6 +85,7 @@ install_here() {
 	assert_file_exists "$d/usr/lib/vram-swap/vram-swap-lib.sh"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap.service"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap-sleep.service"
+	assert_file_exists "$d/usr/lib/systemd/system/vram-swap-resume.service"
 	assert_file_exists "$d/etc/default/vram-swap"
 	run grep -rl '@[A-Z]*@' "$d"
 	assert_failure
@@ -91,10 +106,12 @@ install_here() {
 	assert_success
 }
 
-@test "install: a LIBEXECDIR off the usual layout is compiled into the scripts" {
-	make -s -C "$REPO" install-scripts DESTDIR= SBINDIR="$T/bin" LIBEXECDIR="$T/odd/place" >/dev/null
+@test "install: LIBEXECDIR and SYSCONFDIR off the usual layout are compiled in" {
+	make -s -C "$REPO" install-scripts DESTDIR= SBINDIR="$T/bin" \
+		LIBEXECDIR="$T/odd/place" SYSCONFDIR="$T/conf" >/dev/null
 	run "$T/bin/vram-swap-setup" --help
 	assert_success
+	assert_output --partial "as configured in $T/conf/default/vram-swap"
 }
 
 @test "install: an existing /etc/default/vram-swap is kept" {
