@@ -413,3 +413,13 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"
 	assert_line "sleeping=0"
 }
+
+@test "setup: the daemon inherits no descriptor but stdin, stdout and stderr" {
+	run "$SETUP" 7>"$T/held-open"
+	assert_success
+	pid=$(sed -n 's/^pid=//p' "$STATE")
+	[[ -e /proc/$pid/fd/1 ]]
+	[[ ! -e /proc/$pid/fd/7 ]]
+	assert_equal "$(readlink "/proc/$pid/fd/0")" /dev/null
+	assert_equal "$(readlink "/proc/$pid/fd/2")" "$T/vram-swapd.log"
+}
