@@ -9,7 +9,10 @@ VS_PROG=${0##*/}
 
 VS_PROC=${VRAM_SWAP_PROCFS:-/proc}
 VS_SYS=${VRAM_SWAP_SYSFS:-/sys}
-VS_ETC=${VRAM_SWAP_SYSCONFDIR:-/etc}
+# make install substitutes SYSCONFDIR; the source tree means /etc.
+VS_ETC=@SYSCONFDIR@
+[[ $VS_ETC == /* ]] || VS_ETC=/etc
+VS_ETC=${VRAM_SWAP_SYSCONFDIR:-$VS_ETC}
 VS_RUN=${VRAM_SWAP_RUNDIR:-/run}
 VS_DEV=${VRAM_SWAP_DEVDIR:-/dev}
 VS_DEFAULTS=${VRAM_SWAP_DEFAULTS:-$VS_ETC/default/vram-swap}
@@ -90,7 +93,11 @@ vs_check_value() {
 		fi
 		n=$(vs_size_bytes "$v")
 		[[ -n $n ]] || { echo "too large"; return; }
-		((n >= 4096)) || echo "must be at least 4096 bytes"
+		if ((n < 4096)); then
+			echo "must be at least 4096 bytes"
+		elif ((n % 4096)); then
+			echo "must be a multiple of 4096 bytes (the swap page size)"
+		fi
 		;;
 	VRAM_SWAP_DEVICE)
 		[[ $v =~ ^[0-9]{1,3}$ || $v =~ ^GPU-[0-9a-fA-F-]{8,}$ ||
@@ -109,8 +116,8 @@ vs_check_value() {
 			echo "expected a number of nbd connections from 1 to 64"
 		;;
 	VRAM_SWAP_MAX_CLIENTS)
-		[[ $v =~ ^[0-9]{1,3}$ ]] && ((10#$v >= 1 && 10#$v <= 256)) ||
-			echo "expected a number of clients from 1 to 256"
+		[[ $v =~ ^[0-9]{1,3}$ ]] && ((10#$v >= 1 && 10#$v <= 64)) ||
+			echo "expected a number of clients from 1 to 64"
 		;;
 	VRAM_SWAP_NBD_DEVICE)
 		[[ $v == auto || $v =~ ^(/dev/)?nbd[0-9]{1,4}$ ]] ||

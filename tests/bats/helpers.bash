@@ -1,4 +1,7 @@
 # shellcheck shell=bash
+# Stub bodies are single-quoted on purpose (they expand when run); the
+# variables set here are used by the .bats files.
+# shellcheck disable=SC2016,SC2034
 # Common set-up of the shell-front tests: a fake /proc, /sys, /etc, /run and
 # /dev under the test's own directory, and a bin/ of stubs first on PATH.
 # Every stub appends "NAME ARGS" to $CALLS, so tests assert the exact
@@ -186,4 +189,11 @@ kill_pid() {
 	[[ -n ${1:-} ]] || return 0
 	kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
+}
+
+# Stops a daemon that a test's setup run left behind.
+kill_recorded_daemon() {
+	local pid
+	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
+	kill_pid "$pid"
 }

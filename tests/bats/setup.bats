@@ -8,9 +8,7 @@ setup() {
 }
 
 teardown() {
-	local pid
-	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
-	kill_pid "$pid"
+	kill_recorded_daemon
 }
 
 NVSMI_QUERY='nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memory.free --format=csv,noheader,nounits'
@@ -414,4 +412,14 @@ mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"
 	assert_line "sleeping=0"
+}
+
+@test "setup: the daemon inherits no descriptor but stdin, stdout and stderr" {
+	run "$SETUP" 7>"$T/held-open"
+	assert_success
+	pid=$(sed -n 's/^pid=//p' "$STATE")
+	[[ -e /proc/$pid/fd/1 ]]
+	[[ ! -e /proc/$pid/fd/7 ]]
+	assert_equal "$(readlink "/proc/$pid/fd/0")" /dev/null
+	assert_equal "$(readlink "/proc/$pid/fd/2")" "$T/vram-swapd.log"
 }
