@@ -54,4 +54,4 @@ check "make install installs vram-swapd(8)" test -f "$M/usr/share/man/man8/vram-
 make -C "$SRC" -s uninstall DESTDIR="$M" PREFIX=/usr > "$WORK/mkuninst.log" 2>&1
 same_text "make uninstall removes every file make install put in place" "" "$(cd "$M" && find . ! -type d)"
 same_text "make uninstall removes its own directories" "" \
-	"$(cd "$M" && find . -type d \( -name 'vram-swap*' -o -name sleep.target.requires \))"
+	"$(cd "$M" && find . -type d \( -name 'vram-swap*' -o -name sleep.target.requires -o -name '*.service.wants' \))"
