@@ -197,3 +197,23 @@ kill_recorded_daemon() {
 	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
 	kill_pid "$pid"
 }
+
+# json_expect PATH=VALUE...: $output is valid JSON and holds each leaf,
+# written as dotted.path=JSON-value (e.g. swap.priority=1000,
+# gpu.name="NVIDIA H100"). One python3 run per call.
+json_expect() {
+	local flat l
+	flat=$(/usr/bin/python3 -c '
+import json, sys
+def walk(path, v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            walk(path + [k], x)
+    else:
+        print(".".join(path) + "=" + json.dumps(v))
+walk([], json.loads(sys.stdin.read()))' <<<"$output") || fail "not valid JSON: $output"
+	for l in "$@"; do
+		grep -qxF -- "$l" <<<"$flat" || fail "JSON lacks $l; it holds:
+$flat"
+	done
+}
