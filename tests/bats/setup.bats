@@ -144,7 +144,11 @@ swapon --show"
 
 @test "setup: libcuda.so.1 found through ldconfig -p" {
 	unset VRAM_SWAP_LIBCUDA
-	stub ldconfig 0 "	libcuda.so.1 (libc6,x86-64) => $T/lib/libcuda.so.1"
+	mkdir -p "$T/lib32"
+	ln -s /nonexistent/libcuda.so.1.2.3 "$T/lib32/libcuda.so.1"
+	stub ldconfig 0 "	libcudart.so.12 (libc6,x86-64) => /usr/lib/libcudart.so.12
+	libcuda.so.1 (libc6) => $T/lib32/libcuda.so.1
+	libcuda.so.1 (libc6,x86-64) => $T/lib/libcuda.so.1"
 	run "$SETUP" --check
 	assert_success
 	run "$SETUP" --check
