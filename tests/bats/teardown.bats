@@ -178,7 +178,8 @@ nbd-client -d /dev/nbd0"
 	set_up
 	# A daemon still draining: it ignores SIGTERM while a client is attached.
 	kill_pid "$DPID"
-	stub_script vram-swapd 'trap "" TERM; while :; do sleep 0.1; done'
+	stub_script vram-swapd 'trap "" TERM; echo pid=$$ >"$VRAM_SWAP_RUNDIR/vram-swap/status"
+while :; do sleep 0.1; done'
 	DPID=$(start_stub_daemon)
 	write_state "$DPID"
 	VRAM_SWAP_STOP_TIMEOUT=1 run "$TEARDOWN"
