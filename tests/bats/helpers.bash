@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Stub bodies are single-quoted on purpose (they expand when run); the
 # variables set here are used by the .bats files.
-# shellcheck disable=SC2016,SC2034
+# shellcheck disable=SC2016,SC2034,SC2154 # $output comes from bats
 # Common set-up of the shell-front tests: a fake /proc, /sys, /etc, /run and
 # /dev under the test's own directory, and a bin/ of stubs first on PATH.
 # Every stub appends "NAME ARGS" to $CALLS, so tests assert the exact
@@ -158,7 +158,7 @@ start_stub_daemon() {
 	mkdir -p "$RUNDIR"
 	"$T/bin/vram-swapd" --status-file "$RUNDIR/status" >/dev/null 2>&1 &
 	local pid=$! i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 400; i++)); do
 		[[ -s $RUNDIR/status ]] && break
 		sleep 0.05
 	done
