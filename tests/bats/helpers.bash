@@ -217,3 +217,10 @@ walk([], json.loads(sys.stdin.read()))' <<<"$output") || fail "not valid JSON: $
 $flat"
 	done
 }
+
+# Fails unless process PID is gone. (A bare "! cmd" never fails a bats test.)
+refute_alive() {
+	if kill -0 "$1" 2>/dev/null; then
+		fail "process $1 is still running"
+	fi
+}

@@ -90,7 +90,7 @@ swapon --show"
 	assert_success
 	assert_equal "$(calls)" "swapoff /dev/nbd0
 nbd-client -d /dev/nbd0"
-	! kill -0 "$pid" 2>/dev/null
+	refute_alive "$pid"
 	assert_file_not_exists "$SOCK"
 	assert_file_not_exists "$RUNDIR/status"
 	assert_file_not_exists "$STATE"

@@ -274,7 +274,7 @@ modprobe -n nbd"
 	assert_output --partial "did not answer on $SOCK within 1 s; stopping it"
 	pid=$(sed -n 's/.*vram-swapd (pid \([0-9]*\)).*/\1/p' <<<"$output" | head -n 1)
 	[[ -n $pid ]]
-	! kill -0 "$pid" 2>/dev/null
+	refute_alive "$pid"
 	assert_file_not_exists "$STATE"
 }
 

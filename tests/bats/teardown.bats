@@ -54,7 +54,7 @@ set_up() {
 	assert_equal "$(calls)" "swapoff /dev/nbd0
 nbd-client -d /dev/nbd0"
 	assert_output --partial "vram-swap is off"
-	! kill -0 "$DPID" 2>/dev/null
+	refute_alive "$DPID"
 	assert_file_not_exists "$STATE"
 	assert_file_not_exists "$RUNDIR/status"
 	run grep nbd0 "$T/proc/swaps"
@@ -80,7 +80,7 @@ nbd-client -d /dev/nbd0"
 	# Once memory is free again, the same command finishes the job.
 	run "$TEARDOWN"
 	assert_success
-	! kill -0 "$DPID" 2>/dev/null
+	refute_alive "$DPID"
 }
 
 @test "teardown: nbd-client -d failing keeps the daemon" {
@@ -101,7 +101,7 @@ nbd-client -d /dev/nbd0"
 	run "$TEARDOWN"
 	assert_success
 	assert_equal "$(calls)" "nbd-client -d /dev/nbd0"
-	! kill -0 "$DPID" 2>/dev/null
+	refute_alive "$DPID"
 }
 
 @test "teardown: setup through systemd is stopped through systemctl" {
