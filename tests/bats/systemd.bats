@@ -123,7 +123,7 @@ install_here() {
 	mv "$d/usr/lib/vram-swap" "$d/usr/lib/elsewhere"
 	run "$d/usr/sbin/vram-swap-status" --help
 	assert_failure 1
-	assert_output --partial "cannot read the helper library"
+	assert_output --partial "cannot find the helper library vram-swap-lib.sh"
 	VRAM_SWAP_LIB=$d/usr/lib/elsewhere/vram-swap-lib.sh run "$d/usr/sbin/vram-swap-teardown" --help
 	assert_success
 }
