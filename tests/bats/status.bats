@@ -102,3 +102,18 @@ teardown() {
 	json_expect counters.trims=9 counters.reads=7 'gpu.name="GPU \"quoted\" \\ name"' \
 		export.size_bytes=null
 }
+
+@test "status: a status file the daemon stopped rewriting is flagged" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0
+	run "$STATUS"
+	refute_output --partial "warning:"
+	touch -d '-1 minute' "$RUNDIR/status"
+	run "$STATUS"
+	assert_success
+	assert_line --regexp '^  warning:   the status file was last written (6[0-9]) s ago; the daemon may be stuck$'
+	run "$STATUS" --json
+	json_expect daemon.running=true
+	[[ $output =~ \"status_age_s\":\ (6[0-9]) ]]
+}
