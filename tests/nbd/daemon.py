@@ -62,6 +62,17 @@ class Daemon:
         with open(self.log) as f:
             return f.read()
 
+    def wait_log(self, text, timeout=10):
+        """The log is written by the daemon's logger thread, a moment after
+        the event: wait for the line rather than race it."""
+        end = time.time() + timeout
+        while time.time() < end:
+            log = self.logtext()
+            if text in log:
+                return log
+            time.sleep(0.05)
+        raise AssertionError("%r not in the daemon's log:\n%s" % (text, self.logtext()))
+
     def status_dict(self):
         with open(self.status) as f:
             return dict(line.split("=", 1) for line in f.read().splitlines())
