@@ -34,7 +34,9 @@ def main():
             fail("results.csv header %s" % rd.fieldnames)
         rows = list(rd)
     want = {(r["row"], n) for r in run.smoke_plan() for n in names
-            if r["tool"] != "nbdload" or "skipped_nbdload" not in env}
+            if "skipped_" + r["tool"] not in env}
+    if "skipped_nbdtool" in env:
+        fail("the project's load tool did not run: " + env["skipped_nbdtool"])
     got = {(r["row"], r["server"]) for r in rows}
     if want - got:
         fail("missing measurements: %s" % sorted(want - got))

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The two load generators: fio (--ioengine=nbd, i.e. libnbd) and nbdload
-(the project's yardstick, ../shared/tools/nbdload.c). Each run returns one
+"""The load generators: fio (--ioengine=nbd, i.e. libnbd), nbdtool (the
+project's libnbd load tool, tests/tools/nbdtool.c) and nbdload (the issues'
+yardstick, ../shared/tools/nbdload.c, raw sockets). Each run returns one
 dict with the same keys, whatever the tool."""
 import json
 import os
@@ -79,6 +80,28 @@ def run_nbdload(tool, sock, rw, bs, qd, conns, seconds):
     return {"iops": float(iops), "mibs": float(mbps) * 1e6 / 1048576.0,
             "p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999),
             "errors": int(errors), "cdf": []}
+
+
+_NBDTOOL_RE = re.compile(r"IOPS (\S+)\s+MiB/s (\S+)\s+MB/s \S+\s+lat p50 (\S+) us p99 (\S+) us "
+                         r"p999 (\S+) us.*errors (\d+)\s+mismatches (\d+)")
+
+
+def run_nbdtool(tool, sock, rw, bs, qd, conns, seconds):
+    cmd = [tool, "-Q", "-s", sock, "-c", str(conns), "-q", str(qd), "-b", str(bs),
+           "-t", str(seconds)]
+    if "write" in rw:
+        cmd += ["-w", "100"]
+    if not rw.startswith("rand"):
+        cmd += ["-S"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=seconds + 120)
+    m = _NBDTOOL_RE.search(p.stdout)
+    if not m:
+        raise LoadError("nbdtool failed (%d): %s" % (p.returncode, p.stdout[-500:]))
+    iops, mibs, p50, p99, p999, errors, mism = m.groups()
+    return {"iops": float(iops), "mibs": float(mibs), "p50_us": float(p50),
+            "p99_us": float(p99), "p999_us": float(p999),
+            "errors": int(errors) + int(mism), "cdf": []}
 
 
 def prefill(uri, size):

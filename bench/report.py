@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servers  # noqa: E402
 
 K, M = 1024, 1024 * 1024
-NUM = ("iops", "mibs", "p50_us", "p99_us", "p999_us")
+NUM = ("iops", "mibs", "p50_us", "p99_us", "p999_us", "srv_cpu_us_per_op")
 
 
 def load(d):
@@ -123,7 +123,7 @@ def full_table(med, desc, names, tool):
     base = servers.BASELINE
     head = ["row"]
     for n in names:
-        head += ["%s IOPS" % label(n), "MiB/s", "p50 us", "p99 us"]
+        head += ["%s IOPS" % label(n), "MiB/s", "p50 us", "p99 us", "server CPU us/req"]
     head += ["%s / %s IOPS" % (label(n), label(base)) for n in ours(names)]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rid, d in desc.items():
@@ -133,7 +133,7 @@ def full_table(med, desc, names, tool):
         for n in names:
             m = med.get((rid, n))
             cells += ["%.0f" % m["iops"], "%.1f" % m["mibs"], "%.1f" % m["p50_us"],
-                      "%.1f" % m["p99_us"]] if m else ["-"] * 4
+                      "%.1f" % m["p99_us"], "%.2f" % m["srv_cpu_us_per_op"]] if m else ["-"] * 5
         for n in ours(names):
             a, b = med.get((rid, n)), med.get((rid, base))
             cells.append("%.2fx" % ratio(a["iops"], b["iops"]) if a and b else "-")
@@ -259,7 +259,11 @@ def main():
           " page is answered without a copy, which would flatter it on read rows.",
           "- fio: `--ioengine=nbd` (libnbd), one connection per job (`--numjobs` = connections),"
           " `--iodepth` per connection; latency is fio's total latency (`lat_percentiles`)."
-          " nbdload: ../shared/tools/nbdload.c, one thread and connection per `-c`.",
+          " nbdtool (tests/tools/nbdtool.c, libnbd) and nbdload (../shared/tools/nbdload.c,"
+          " raw sockets): one thread and connection per `-c`, the standard rows of"
+          " ../shared/tools/README.md. Server CPU is the server process's user+system time"
+          " per request during the row (less sensitive to the machine's other load than"
+          " throughput).",
           ]
     if skipped:
         md.append("- Not measured: " + "; ".join(skipped) + ".")
@@ -267,8 +271,11 @@ def main():
     md += summary
     md += ["", "Target misses in this run: " + ("; ".join(misses) if misses else "none") + ".", ""]
     md += ["## All fio rows", ""] + full_table(med, desc, names, "fio")
-    if any(d["tool"] == "nbdload" for d in desc.values()):
-        md += ["", "## nbdload standard rows", ""] + full_table(med, desc, names, "nbdload")
+    for tool, what in (("nbdtool", "the project's libnbd load tool, tests/tools/nbdtool.c"),
+                       ("nbdload", "../shared/tools/nbdload.c, raw sockets")):
+        if any(d["tool"] == tool for d in desc.values()):
+            md += ["", "## Standard rows with %s (%s)" % (tool, what), ""]
+            md += full_table(med, desc, names, tool)
     md += ["", "## Plots", ""]
     md += ["![%s](%s/%s)" % (p[:-4], rel, p) for p in pngs if p]
     errors = sum(m["errors"] for m in med.values())

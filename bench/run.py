@@ -7,13 +7,15 @@ by row in one run on one machine, and writes the raw results as CSV:
   OUT/cdf.csv       latency percentiles of the queue-depth-1 fio rows
   OUT/env.csv       machine, versions, servers skipped and why
 
-Usage: bench/run.py [--out DIR] [--plan full|smoke] [--seconds N]
-                    [--rounds N] [--size BYTES] [--servers a,b] [--nbdload PATH]
+Usage: bench/run.py [--out DIR] [--plan full|smoke] [--seconds N] [--ramp N]
+                    [--rounds N] [--size BYTES] [--servers a,b] [--only REGEX]
+                    [--nbdload PATH] [--nbdtool PATH]
 """
 import argparse
 import csv
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -24,7 +26,14 @@ import servers  # noqa: E402
 
 K, M = 1024, 1024 * 1024
 FIELDS = ["round", "tool", "row", "server", "rw", "bs", "qd", "conns", "seconds",
-          "iops", "mibs", "p50_us", "p99_us", "p999_us", "errors"]
+          "iops", "mibs", "p50_us", "p99_us", "p999_us", "errors", "srv_cpu_us_per_op"]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a whole process (all threads), seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def row(tool, rw, bs, qd, conns):
@@ -42,18 +51,20 @@ def full_plan():
         for c in (2, 4):                     # ... and against connections
             rows.append(row("fio", rw, 4 * K, 32, c))
     for rw in ("read", "write"):             # MiB/s against request size
-        for bs in (4 * K, 64 * K, 256 * K, M, 4 * M):
+        for bs in (4 * K, 64 * K, M, 4 * M):
             rows.append(row("fio", rw, bs, 8, 1))
-    # The standard rows of ../shared/tools/README.md.
-    rows += [row("nbdload", "randread", 4 * K, 1, 1), row("nbdload", "randwrite", 4 * K, 1, 1),
-             row("nbdload", "randread", 4 * K, 32, 8), row("nbdload", "randwrite", 4 * K, 32, 8),
-             row("nbdload", "read", M, 4, 4), row("nbdload", "write", M, 4, 4)]
+    # The standard rows of ../shared/tools/README.md, with both tools.
+    for tool in ("nbdtool", "nbdload"):
+        rows += [row(tool, "randread", 4 * K, 1, 1), row(tool, "randwrite", 4 * K, 1, 1),
+                 row(tool, "randread", 4 * K, 32, 8), row(tool, "randwrite", 4 * K, 32, 8),
+                 row(tool, "read", M, 4, 4), row(tool, "write", M, 4, 4)]
     return rows
 
 
 def smoke_plan():
     return [row("fio", "randread", 4 * K, 1, 1), row("fio", "randwrite", 4 * K, 32, 2),
-            row("fio", "read", M, 8, 1), row("nbdload", "randread", 4 * K, 32, 2)]
+            row("fio", "read", M, 8, 1), row("nbdtool", "randread", 4 * K, 32, 2),
+            row("nbdload", "randread", 4 * K, 32, 2)]
 
 
 def sh(cmd):
@@ -91,15 +102,20 @@ def main():
     ap.add_argument("--ramp", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--size", type=int, default=1 << 30)
-    ap.add_argument("--servers", default=",".join(servers.CONFIGS))
+    ap.add_argument("--servers", default="vs-host,vs-cudafake,nbdkit")
+    ap.add_argument("--only", help="run only the rows whose id matches this regex")
     ap.add_argument("--nbdload", default=os.path.join(servers.ROOT, "build", "nbdload"))
+    ap.add_argument("--nbdtool", default=os.path.join(servers.ROOT, "build", "nbdtool"))
     args = ap.parse_args()
 
     plan = full_plan() if args.plan == "full" else smoke_plan()
+    if args.only:
+        plan = [r for r in plan if re.search(args.only, r["row"])]
     skipped = []
-    if not os.access(args.nbdload, os.X_OK):
-        skipped.append(("nbdload", "no nbdload at " + args.nbdload))
-        plan = [r for r in plan if r["tool"] != "nbdload"]
+    for tool, path in (("nbdload", args.nbdload), ("nbdtool", args.nbdtool)):
+        if not os.access(path, os.X_OK):
+            skipped.append((tool, "no %s at %s" % (tool, path)))
+            plan = [r for r in plan if r["tool"] != tool]
     names = []
     for n in args.servers.split(","):
         why = servers.CONFIGS[n]["missing"]()
@@ -140,13 +156,21 @@ def main():
                 k += 1
                 for n in order:
                     s = running[n]
+                    cpu0 = cpu_seconds(s.proc.pid)
                     if r["tool"] == "fio":
                         m = loads.run_fio(s.uri, r["rw"], r["bs"], r["qd"], r["conns"],
                                           args.seconds, args.ramp)
                     else:
-                        m = loads.run_nbdload(args.nbdload, s.sock, r["rw"], r["bs"],
-                                              r["qd"], r["conns"], args.seconds)
-                    out = dict(r, round=rnd, server=n, seconds=args.seconds)
+                        run = loads.run_nbdload if r["tool"] == "nbdload" else loads.run_nbdtool
+                        m = run(args.nbdload if r["tool"] == "nbdload" else args.nbdtool,
+                                s.sock, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds)
+                    # Server CPU per request: on a shared 2-CPU machine far
+                    # steadier than throughput. fio's ramp counts no I/O but
+                    # costs CPU: assume it ran at the measured rate.
+                    cpu = cpu_seconds(s.proc.pid) - cpu0
+                    ops = m["iops"] * (args.seconds + (args.ramp if r["tool"] == "fio" else 0))
+                    out = dict(r, round=rnd, server=n, seconds=args.seconds,
+                               srv_cpu_us_per_op="%.3f" % (cpu * 1e6 / ops if ops else 0))
                     out.update({key: m[key] for key in FIELDS if key in m})
                     for key in ("iops", "mibs", "p50_us", "p99_us", "p999_us"):
                         out[key] = "%.3f" % out[key]
@@ -156,7 +180,8 @@ def main():
                     res_f.flush()
                     cdf_f.flush()
                     print("bench: %-28s %-12s %10.0f IOPS %9.1f MiB/s p50 %7.1f us p99 %7.1f us"
-                          % (r["row"], n, m["iops"], m["mibs"], m["p50_us"], m["p99_us"]),
+                          " cpu/op %6.2f us" % (r["row"], n, m["iops"], m["mibs"], m["p50_us"],
+                                                m["p99_us"], float(out["srv_cpu_us_per_op"])),
                           file=sys.stderr)
         res_f.close()
         cdf_f.close()

@@ -63,6 +63,19 @@ CONFIGS = {
 }
 BASELINE = "nbdkit"
 
+# A/B measurements of a daemon change: VS_BENCH_BASE names another build
+# of vram-swapd (e.g. the commit before the change), measured as one more
+# server, alternating with the others: --servers vs-base,vs-host,nbdkit.
+BASE_DAEMON = os.environ.get("VS_BENCH_BASE", "")
+CONFIGS["vs-base"] = {
+    "label": "vram-swapd host (VS_BENCH_BASE)",
+    "cmd": lambda sock, status, size: [BASE_DAEMON] + _vs_cmd("host")(sock, status, size)[1:],
+    "env": {},
+    "ours": True,
+    "missing": lambda: None if BASE_DAEMON and os.access(BASE_DAEMON, os.X_OK)
+    else "VS_BENCH_BASE does not name a daemon",
+}
+
 
 class Server:
     def __init__(self, name, size):

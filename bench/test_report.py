@@ -27,7 +27,8 @@ def write(d, rows):
 
 def m(rnd, row, server, iops, p99=10.0):
     r = dict(row, round=rnd, server=server, seconds=1, iops=iops, mibs=iops * 4 / 1024,
-             p50_us=p99 / 2, p99_us=p99, p999_us=p99 * 2, errors=0)
+             p50_us=p99 / 2, p99_us=p99, p999_us=p99 * 2, errors=0,
+             srv_cpu_us_per_op=1.5)
     return r
 
 

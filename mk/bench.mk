@@ -1,28 +1,31 @@
 # Benchmarks. `make bench` prints figures and writes BENCHMARKS.md plus
-# plots from fresh raw results (about 8 minutes); it is not part of
+# plots from fresh raw results (about 10 minutes); it is not part of
 # `make check`. check-bench-smoke runs the same harness for about a second
 # per row on a small export to prove the scripts still produce well-formed
 # CSV, a report and plots (about 20 s).
 
 BENCH_OUT     ?= bench/results
-BENCH_SECONDS ?= 3
-BENCH_ROUNDS  ?= 1
+BENCH_SECONDS ?= 2
+BENCH_ROUNDS  ?= 2
 BENCH_ARGS    ?=
 # The load tool of ../shared/tools (the yardstick of the issues); rows that
 # need it are skipped, and the report says so, where it is not found.
 NBDLOAD_SRC   ?= $(firstword $(wildcard ../shared/tools/nbdload.c /work/shared/tools/nbdload.c))
 BENCH_NBDLOAD := $(if $(NBDLOAD_SRC),$(BUILD)/nbdload)
 BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
+# Built by mk/core.mk and mk/cuda.mk (the fake libcuda makes the cuda row).
+BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/fakecuda/libcuda.so.1 $(BENCH_NBDLOAD)
 
-.PHONY: bench bench-report check-bench-smoke
+.PHONY: bench bench-report bench-profile check-bench-smoke
 check: check-bench-smoke
 
 $(BUILD)/nbdload: $(NBDLOAD_SRC) | $(BUILD)
 	$(CC) -O2 -pthread -o $@ $<
 
-bench: $(BUILD)/vram-swapd $(BENCH_NBDLOAD)
+bench: $(BENCH_DEPS)
 	$(PY) bench/run.py --out $(BENCH_OUT) --seconds $(BENCH_SECONDS) \
-		--rounds $(BENCH_ROUNDS) --nbdload $(BUILD)/nbdload $(BENCH_ARGS)
+		--rounds $(BENCH_ROUNDS) --nbdload $(BUILD)/nbdload --nbdtool $(BUILD)/nbdtool \
+		$(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-report
 
 # Regenerates the report and plots from the CSV already there.
@@ -30,10 +33,15 @@ bench-report:
 	$(PY) bench/report.py $(BENCH_OUT) BENCHMARKS.md --plots $(BENCH_OUT)/plots $(BENCH_EXTRA)
 	@sed -n '/^## Summary/,/^Target misses/p' BENCHMARKS.md
 
-check-bench-smoke: $(BUILD)/vram-swapd $(BENCH_NBDLOAD)
+check-bench-smoke: $(BENCH_DEPS)
 	$(PY) bench/test_report.py
 	rm -rf $(BUILD)/bench-smoke
 	$(PY) bench/run.py --plan smoke --seconds 1 --ramp 0 --size 67108864 \
-		--out $(BUILD)/bench-smoke --nbdload $(BUILD)/nbdload
+		--out $(BUILD)/bench-smoke --nbdload $(BUILD)/nbdload --nbdtool $(BUILD)/nbdtool
 	$(PY) bench/report.py $(BUILD)/bench-smoke $(BUILD)/bench-smoke/BENCHMARKS.md
 	$(PY) bench/check_smoke.py $(BUILD)/bench-smoke
+
+# Per-request profile (callgrind, strace, perf) into build/profile/; the
+# written analysis is bench/profile.md. About a minute.
+bench-profile: $(BUILD)/vram-swapd
+	bench/profile.sh $(BUILD)/profile
