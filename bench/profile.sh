@@ -72,10 +72,14 @@ strace -f -c -p "$PID" -o "$DIR/st-write" & ST=$!; sleep 0.5
 load write; kill -INT $ST; wait $ST || true
 strace -f -c -p "$PID" -o "$DIR/st-read" & ST=$!; sleep 0.5
 load randread; kill -INT $ST; wait $ST || true
+for p in read write; do
+	strace -f -c -p "$PID" -o "$DIR/st-$p-qd32x2" & ST=$!; sleep 0.5
+	load "rand$p" --iodepth=32 --numjobs=2 --thread; kill -INT $ST; wait $ST || true
+done
 stop
-for p in write read; do
-	{ echo "# strace -c of the daemon, $N requests of 4 KiB $p at QD1"; cat "$DIR/st-$p"; } \
-		>"$OUT/strace-$p.txt"
+for p in write read write-qd32x2 read-qd32x2; do
+	{ echo "# strace -c of the daemon, $N requests per connection, 4 KiB $p (QD1 unless named)"
+	  cat "$DIR/st-$p"; } >"$OUT/strace-$p.txt"
 done
 
 echo "profile: perf (cpu-clock samples, kernel included)"
@@ -93,9 +97,12 @@ for spec in "read-qd1 randread 1 1" "write-qd1 randwrite 1 1" \
 	{
 		echo "# perf record -e cpu-clock -p DAEMON; fio 4 KiB $rw, QD$qd x $jobs connection(s)"
 		echo "# share of samples: kernel $(perf report -i "$DIR/perf.data" --stdio --sort dso \
-			2>/dev/null | awk '/kernel/ {print $1}'), by symbol:"
-		perf report -i "$DIR/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null |
-			awk '!/^#/ && NF && n++ < 25'
+			2>/dev/null | awk '/kernel/ {print $1}'); by stage (bench/perfcat.py):"
+		perf report -i "$DIR/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
+			>"$DIR/perf.txt"
+		"$(dirname "$0")/perfcat.py" <"$DIR/perf.txt"
+		echo "# by symbol:"
+		awk '!/^#/ && NF && n++ < 25' "$DIR/perf.txt"
 	} >"$OUT/perf-$name.txt"
 done
 stop

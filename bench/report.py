@@ -270,6 +270,20 @@ def main():
     md += ["", "## Summary: vram-swapd against nbdkit memory (issue 2 and issue 7 targets)", ""]
     md += summary
     md += ["", "Target misses in this run: " + ("; ".join(misses) if misses else "none") + ".", ""]
+    slower = ["%s on %s %s (%.2fx)" % (label(n), desc[rid]["tool"], describe(desc[rid]), med[(rid, n)]["iops"] /
+                                   med[(rid, servers.BASELINE)]["iops"])
+              for rid in desc for n in ours(names)
+              if (rid, n) in med and (rid, servers.BASELINE) in med
+              and med[(rid, n)]["iops"] < med[(rid, servers.BASELINE)]["iops"]]
+    worse = ["%s on %s %s (%.0f against %.0f us)" % (label(n), desc[rid]["tool"], describe(desc[rid]),
+                                                  med[(rid, n)]["p99_us"],
+                                                  med[(rid, servers.BASELINE)]["p99_us"])
+             for rid in desc for n in ours(names)
+             if (rid, n) in med and (rid, servers.BASELINE) in med
+             and med[(rid, n)]["p99_us"] > med[(rid, servers.BASELINE)]["p99_us"]]
+    md += ["Over every row of every tool below: slower than nbdkit: " +
+           ("; ".join(slower) if slower else "none") + ". p99 worse than nbdkit's: " +
+           ("; ".join(worse) if worse else "none") + ".", ""]
     md += ["## All fio rows", ""] + full_table(med, desc, names, "fio")
     for tool, what in (("nbdtool", "the project's libnbd load tool, tests/tools/nbdtool.c"),
                        ("nbdload", "../shared/tools/nbdload.c, raw sockets")):

@@ -94,6 +94,26 @@ def environment(args, names, skipped):
     return env
 
 
+def start(name, size):
+    s = servers.Server(name, size)
+    loads.prefill(s.uri, size)
+    used = s.used_bytes(size)
+    if used is not None and used < size:
+        s.stop()
+        sys.exit("bench: %s holds only %d of %d bytes after the prefill" % (name, used, size))
+    print("bench: %s ready, prefilled with %d MiB of random data" % (name, size >> 20),
+          file=sys.stderr)
+    return s
+
+
+def measure(args, r, s):
+    if r["tool"] == "fio":
+        return loads.run_fio(s.uri, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds, args.ramp)
+    run = loads.run_nbdload if r["tool"] == "nbdload" else loads.run_nbdtool
+    return run(args.nbdload if r["tool"] == "nbdload" else args.nbdtool,
+               s.sock, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(servers.ROOT, "bench", "results"))
@@ -134,14 +154,7 @@ def main():
     running = {}
     try:
         for n in names:
-            s = servers.Server(n, args.size)
-            running[n] = s
-            loads.prefill(s.uri, args.size)
-            used = s.used_bytes(args.size)
-            if used is not None and used < args.size:
-                sys.exit("bench: %s holds only %d of %d bytes after the prefill" % (n, used, args.size))
-            print("bench: %s ready, prefilled with %d MiB of random data" % (n, args.size >> 20),
-                  file=sys.stderr)
+            running[n] = start(n, args.size)
         res_f = open(os.path.join(args.out, "results.csv"), "w", newline="")
         cdf_f = open(os.path.join(args.out, "cdf.csv"), "w", newline="")
         res, cdf = csv.DictWriter(res_f, FIELDS), csv.writer(cdf_f)
@@ -157,13 +170,19 @@ def main():
                 for n in order:
                     s = running[n]
                     cpu0 = cpu_seconds(s.proc.pid)
-                    if r["tool"] == "fio":
-                        m = loads.run_fio(s.uri, r["rw"], r["bs"], r["qd"], r["conns"],
-                                          args.seconds, args.ramp)
-                    else:
-                        run = loads.run_nbdload if r["tool"] == "nbdload" else loads.run_nbdtool
-                        m = run(args.nbdload if r["tool"] == "nbdload" else args.nbdtool,
-                                s.sock, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds)
+                    try:
+                        m = measure(args, r, s)
+                    except loads.LoadError as e:
+                        why = s.trouble()
+                        if not why:
+                            raise
+                        # Say so, start that server afresh and measure again once.
+                        print("bench: %s failed on %s: %s; restarting it (%s)"
+                              % (r["row"], n, why, e), file=sys.stderr)
+                        s.stop()
+                        s = running[n] = start(n, args.size)
+                        cpu0 = cpu_seconds(s.proc.pid)
+                        m = measure(args, r, s)
                     # Server CPU per request: on a shared 2-CPU machine far
                     # steadier than throughput. fio's ramp counts no I/O but
                     # costs CPU: assume it ran at the measured rate.

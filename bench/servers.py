@@ -49,7 +49,9 @@ CONFIGS = {
     "vs-cudafake": {
         "label": "vram-swapd cuda (fake libcuda)",
         "cmd": _vs_cmd("cuda"),
-        "env": {"LD_LIBRARY_PATH": FAKECUDA_DIR},
+        # The fake's "VRAM" (default 1 GiB) must hold the export plus the
+        # daemon's own device buffers, or the daemon backs off to less.
+        "env": {"LD_LIBRARY_PATH": FAKECUDA_DIR, "FAKECUDA_MEM": str(64 << 30)},
         "ours": True,
         "missing": _fake_cuda_missing,
     },
@@ -81,7 +83,15 @@ class Server:
     def __init__(self, name, size):
         cfg = CONFIGS[name]
         self.name, self.cfg, self.size = name, cfg, size
-        self.dir = tempfile.mkdtemp(prefix="vs-bench-")
+        # Under build/ rather than /tmp, out of reach of anything that
+        # sweeps /tmp while a long run is going (a socket vanished so once);
+        # /tmp where the path would be too long for a socket address.
+        parent = os.path.join(ROOT, "build", "bench-sockets")
+        if len(parent) > 80:
+            parent = None
+        else:
+            os.makedirs(parent, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="vs-bench-", dir=parent)
         os.chmod(self.dir, 0o700)
         self.sock = os.path.join(self.dir, "sock")
         self.status = os.path.join(self.dir, "status")
@@ -137,6 +147,14 @@ class Server:
                 break
             time.sleep(0.1)
         return used
+
+    def trouble(self):
+        """Why a load failed, if it is the server's fault; else None."""
+        if self.proc.poll() is not None:
+            return "exited %d:\n%s" % (self.proc.returncode, self.logtext()[-2000:])
+        if not os.path.exists(self.sock):
+            return "its socket %s is gone" % self.sock
+        return None
 
     def stop(self):
         if self.proc.poll() is None:
