@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "nbd.h"
@@ -31,6 +33,7 @@ int vs_conn_init(struct vs_conn *c, struct vs_store *st, const struct vs_export 
 	c->exp = exp;
 	c->big = big;
 	c->cnt = cnt;
+	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
 	/* Worst case a request of n pages alternates zero and data pages:
 	 * n/2 + 1 segments. One per page plus one per item always fits. */
 	c->seg_cap = (VS_IN_CAP + VS_OUT_CAP) / PG + VS_MAX_ITEMS;
@@ -316,6 +319,30 @@ static int large_read(struct vs_conn *c, int fd, const struct vs_req *r)
 	return rc;
 }
 
+/* Before sleeping in recv(), poll the socket for a moment: at queue depth
+ * 1 (a process faulting a page in waits for exactly this) the next request
+ * often comes within microseconds of our reply, and catching it awake
+ * saves the wake-up: on an H100 machine 4K reads went from 24-25 us to 19
+ * us p50 (.gpu A/B, cuda backend, nbdload -c 1 -q 1). It costs up to
+ * SPIN_NS of CPU after each batch, so it is only done where the machine
+ * has cores to spare. */
+#define SPIN_NS 50000L
+
+static ssize_t spin_recv(const struct vs_conn *c, int fd, void *buf, size_t len)
+{
+	if (c->spin) {
+		struct timespec t0, t;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+			if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+				return n;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_NS);
+	}
+	return recv(fd, buf, len, 0);
+}
+
 static void transmission(struct vs_conn *c, int fd)
 {
 	size_t pos = 0, end = 0;   /* unparsed input is in[pos, end) */
@@ -372,7 +399,7 @@ static void transmission(struct vs_conn *c, int fd)
 			end -= pos;
 			pos = 0;
 		}
-		ssize_t n = recv(fd, c->in + end, VS_IN_CAP - end, 0);
+		ssize_t n = spin_recv(c, fd, c->in + end, VS_IN_CAP - end);
 		if (n > 0) {
 			end += (size_t)n;
 		} else if (n == 0) {
@@ -402,6 +429,13 @@ void vs_conn_serve(struct vs_conn *c, int fd)
 	}
 	tv.tv_sec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	/* A Unix stream socket's sender buffer bounds what one sendmsg can
+	 * queue: at the default ~200 KiB a 1 MiB read reply takes several
+	 * sleeps and wake-ups. Room for a whole arena of replies avoids them
+	 * (FORCE, as root, passes net.core.wmem_max). */
+	int sndbuf = (int)VS_OUT_CAP * 2;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	c->nitems = c->nsegs = 0;
 	c->out_used = 0;
 	c->reads_only = 1;

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -55,6 +56,7 @@ struct vs_conn {
 	size_t out_used;
 	unsigned nitems, nsegs, seg_cap;
 	unsigned reads_only;      /* batch holds only READs so far */
+	bool spin;                /* poll briefly before sleeping in recv() */
 	struct vs_item items[VS_MAX_ITEMS];
 	uint8_t hdr[VS_MAX_ITEMS][16];
 	struct iovec iov[2 * VS_MAX_ITEMS];

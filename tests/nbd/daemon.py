@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DAEMON = os.environ.get("VS_DAEMON", os.path.join(ROOT, "build", "vram-swapd"))
@@ -99,3 +100,16 @@ class Daemon:
             if marker in log:
                 raise AssertionError("sanitizer report from vram-swapd:\n" + log)
         return self.proc.returncode
+
+
+class DaemonCase(unittest.TestCase):
+    """Tests that share one daemon per class, of DAEMON_SIZE bytes."""
+    DAEMON_SIZE = "64M"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(size=cls.DAEMON_SIZE)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()

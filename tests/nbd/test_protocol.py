@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd  # noqa: E402  (python3-libnbd)
-from daemon import Daemon  # noqa: E402
+from daemon import DaemonCase  # noqa: E402
 from rawnbd import *  # noqa: E402,F401,F403
 
 SIZE = 64 << 20
@@ -27,14 +27,7 @@ def errno_of(exc):
     return e
 
 
-class Handshake(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
+class Handshake(DaemonCase):
 
     def raw(self):
         r = Raw(self.d.raw())
@@ -195,14 +188,7 @@ class Handshake(unittest.TestCase):
         self.assertIsNone(self.d.proc.poll())
 
 
-class Transmission(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
+class Transmission(DaemonCase):
 
     def setUp(self):
         self.h = nbd.NBD()
@@ -401,16 +387,9 @@ class Transmission(unittest.TestCase):
         self.assertEqual(int(after["size_bytes"]), SIZE)
 
 
-class BulkClients(unittest.TestCase):
+class BulkClients(DaemonCase):
     """Whole-export traffic through the tools users and the field use."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(size="128M")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
+    DAEMON_SIZE = "128M"
 
     def test_nbdcopy_roundtrip_multiconn(self):
         import hashlib
