@@ -429,13 +429,11 @@ void vs_conn_serve(struct vs_conn *c, int fd)
 	}
 	tv.tv_sec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	/* A Unix stream socket's sender buffer bounds what one sendmsg can
-	 * queue: at the default ~200 KiB a 1 MiB read reply takes several
-	 * sleeps and wake-ups. Room for a whole arena of replies avoids them
-	 * (FORCE, as root, passes net.core.wmem_max). */
-	int sndbuf = (int)VS_OUT_CAP * 2;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf))
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	/* SO_SNDBUF stays at the default (~208 KiB): measured (BENCHMARKS.md,
+	 * bench/changes.md), a 4 MiB one halves 1 MiB sequential reads on 4
+	 * connections: the kernel then builds skbs of up to 2 MiB (high-order
+	 * allocations, memcg charges) and the client copies replies out long
+	 * after they left the cache. Small skbs are read while still hot. */
 	c->nitems = c->nsegs = 0;
 	c->out_used = 0;
 	c->reads_only = 1;
