@@ -14,7 +14,8 @@ SLEEPDIR   ?= $(PREFIX)/lib/systemd/system-sleep
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+WERROR  ?= -Werror
+WARN    := -std=c11 -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla \
            -Wmissing-prototypes -Wstrict-prototypes
 CPPFLAGS += -D_GNU_SOURCE -DVS_VERSION='"$(VERSION)"' -Isrc
 LDLIBS  += -pthread -ldl

@@ -5,7 +5,9 @@ set -eu
 PKGS="libnbd-bin python3-libnbd libnbd-dev fio nbd-client nbdkit clang
  libclang-rt-14-dev llvm bats bats-assert bats-support bats-file shellcheck
  rpm rpmlint lintian debhelper devscripts qemu-system-x86 busybox-static
- util-linux gnuplot-nox systemd kmod fakeroot"
+ util-linux gnuplot-nox systemd kmod fakeroot
+ man-db bsdextrautils procps python3
+ dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -1,0 +1,485 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared helpers of vram-swap-setup, vram-swap-teardown and vram-swap-status.
+# Sourced, never run. Every system location goes through a variable that
+# the environment may override, so that the tests run unprivileged against
+# fake /proc, /sys, /etc, /run and /dev trees.
+
+VS_PROG=${0##*/}
+
+VS_PROC=${VRAM_SWAP_PROCFS:-/proc}
+VS_SYS=${VRAM_SWAP_SYSFS:-/sys}
+# make install substitutes SYSCONFDIR; the source tree means /etc.
+VS_ETC=@SYSCONFDIR@
+[[ $VS_ETC == /* ]] || VS_ETC=/etc
+VS_ETC=${VRAM_SWAP_SYSCONFDIR:-$VS_ETC}
+VS_RUN=${VRAM_SWAP_RUNDIR:-/run}
+VS_DEV=${VRAM_SWAP_DEVDIR:-/dev}
+VS_DEFAULTS=${VRAM_SWAP_DEFAULTS:-$VS_ETC/default/vram-swap}
+VS_STATE_DIR=$VS_RUN/vram-swap
+VS_STATE=$VS_STATE_DIR/setup.state
+VS_STATUS=$VS_STATE_DIR/status
+VS_UNIT=vram-swap.service
+# shellcheck disable=SC2034 # used by the scripts that source this file
+# The daemon's log when started without systemd: on disk, not on a tmpfs
+# whose pages could themselves end up in the swap the daemon serves.
+VS_LOG=${VRAM_SWAP_LOG_FILE:-/var/log/vram-swapd.log}
+# shellcheck disable=SC2034
+VS_START_TIMEOUT=${VRAM_SWAP_START_TIMEOUT:-120}
+# shellcheck disable=SC2034
+VS_STOP_TIMEOUT=${VRAM_SWAP_STOP_TIMEOUT:-60}
+
+vs_err()  { printf '%s: error: %s\n' "$VS_PROG" "$*" >&2; }
+vs_warn() { printf '%s: warning: %s\n' "$VS_PROG" "$*" >&2; }
+vs_info() { printf '%s: %s\n' "$VS_PROG" "$*"; }
+vs_die()  { vs_err "$@"; exit 1; }
+
+# --- the defaults file ------------------------------------------------------
+
+# Keys of /etc/default/vram-swap and the value used when a key is absent.
+# Must match the daemon's defaults in docs/DESIGN.md and systemd/vram-swap.default.
+declare -A VS_DEFAULT=(
+	[VRAM_SWAP_SIZE]=75%
+	[VRAM_SWAP_MIN_SIZE]=1G
+	[VRAM_SWAP_STEP]=512M
+	[VRAM_SWAP_DEVICE]=0
+	[VRAM_SWAP_BACKEND]=cuda
+	[VRAM_SWAP_PRIORITY]=1000
+	[VRAM_SWAP_CONNECTIONS]=4
+	[VRAM_SWAP_NBD_DEVICE]=auto
+	[VRAM_SWAP_DISCARD]=on
+	[VRAM_SWAP_SOCKET]=/run/vram-swap/vram-swapd.sock
+	[VRAM_SWAP_EXPORT]=vram-swap
+	[VRAM_SWAP_MAX_CLIENTS]=8
+)
+declare -A VS_CONF=()
+
+# Size in bytes of "123", "4K", "512M", "8G", "1T" (binary suffixes); the
+# caller has checked the syntax. Prints nothing for values that would
+# overflow 64-bit shell arithmetic.
+vs_size_bytes() {
+	local v=$1 n mult=1
+	n=${v%[KMGT]}
+	case $v in
+	*K) mult=1024 ;;
+	*M) mult=$((1024 * 1024)) ;;
+	*G) mult=$((1024 * 1024 * 1024)) ;;
+	*T) mult=$((1024 * 1024 * 1024 * 1024)) ;;
+	esac
+	n=$((10#$n))
+	((n <= 9223372036854775807 / mult)) || return 0
+	printf '%s\n' $((n * mult))
+}
+
+# Checks one value; prints why it is wrong, or nothing.
+vs_check_value() {
+	local key=$1 v=$2 n
+	case $key in
+	VRAM_SWAP_SIZE)
+		if [[ $v =~ ^[0-9]{1,3}%$ ]]; then
+			n=$((10#${v%\%}))
+			((n >= 1 && n <= 100)) || echo "a percentage must be 1% to 100%"
+			return
+		fi
+		;&
+	VRAM_SWAP_MIN_SIZE | VRAM_SWAP_STEP)
+		if ! [[ $v =~ ^[0-9]{1,16}[KMGT]?$ ]]; then
+			if [[ $key == VRAM_SWAP_SIZE ]]; then
+				echo "expected a size such as 8G, 512M, 1048576, or a percentage of free VRAM such as 75%"
+			else
+				echo "expected a size such as 1G, 512M or 1048576 (suffixes K, M, G, T)"
+			fi
+			return
+		fi
+		n=$(vs_size_bytes "$v")
+		[[ -n $n ]] || { echo "too large"; return; }
+		if ((n < 4096)); then
+			echo "must be at least 4096 bytes"
+		elif ((n % 4096)); then
+			echo "must be a multiple of 4096 bytes (the swap page size)"
+		fi
+		;;
+	VRAM_SWAP_DEVICE)
+		[[ $v =~ ^[0-9]{1,3}$ || $v =~ ^GPU-[0-9a-fA-F-]{8,}$ ||
+			$v =~ ^([0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$ ]] ||
+			echo "expected a GPU index (0), a UUID (GPU-...) or a PCI bus id (0000:65:00.0)"
+		;;
+	VRAM_SWAP_BACKEND)
+		[[ $v == cuda || $v == host ]] || echo "expected cuda or host"
+		;;
+	VRAM_SWAP_PRIORITY)
+		[[ $v =~ ^[0-9]{1,5}$ ]] && ((10#$v <= 32767)) ||
+			echo "expected a swap priority from 0 to 32767"
+		;;
+	VRAM_SWAP_CONNECTIONS)
+		[[ $v =~ ^[0-9]{1,3}$ ]] && ((10#$v >= 1 && 10#$v <= 64)) ||
+			echo "expected a number of nbd connections from 1 to 64"
+		;;
+	VRAM_SWAP_MAX_CLIENTS)
+		[[ $v =~ ^[0-9]{1,3}$ ]] && ((10#$v >= 1 && 10#$v <= 64)) ||
+			echo "expected a number of clients from 1 to 64"
+		;;
+	VRAM_SWAP_NBD_DEVICE)
+		[[ $v == auto || $v =~ ^(/dev/)?nbd[0-9]{1,4}$ ]] ||
+			echo "expected auto or an nbd device such as /dev/nbd0"
+		;;
+	VRAM_SWAP_DISCARD)
+		[[ $v == on || $v == off ]] || echo "expected on or off"
+		;;
+	VRAM_SWAP_SOCKET)
+		if ! [[ $v =~ ^/[A-Za-z0-9._/+@:-]+$ ]] || [[ $v == */ || $v == */../* || $v == */.. ]]; then
+			echo "expected an absolute path of a socket file (letters, digits and ._/+@:- only)"
+		elif ((${#v} > 107)); then
+			echo "longer than the 107 bytes a Unix socket path may have"
+		fi
+		;;
+	VRAM_SWAP_EXPORT)
+		[[ $v =~ ^[A-Za-z0-9._-]{1,64}$ ]] ||
+			echo "expected 1 to 64 letters, digits, '.', '_' or '-'"
+		;;
+	esac
+}
+
+# Reads and validates the defaults file into VS_CONF (absent keys take
+# VS_DEFAULT). The file is parsed, never sourced: it holds data, not code,
+# and systemd's EnvironmentFile= must read it the same way. Any problem is
+# reported with file, line, key and value, and is fatal.
+vs_load_defaults() {
+	local file=$VS_DEFAULTS line key val why lineno=0 bad=0 k
+	local re_bad='[[:space:]$`"'"'"'\\]'
+	for k in "${!VS_DEFAULT[@]}"; do VS_CONF[$k]=${VS_DEFAULT[$k]}; done
+	if [[ ! -e $file ]]; then
+		vs_warn "$file does not exist; using the built-in defaults"
+		return 0
+	fi
+	[[ -r $file ]] || vs_die "cannot read $file"
+	while IFS= read -r line || [[ -n $line ]]; do
+		lineno=$((lineno + 1))
+		line=${line%$'\r'}
+		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+		if ! [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+			vs_err "$file:$lineno: not a KEY=value line: $line"
+			bad=1
+			continue
+		fi
+		key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
+		# One level of matching quotes, as both systemd and sh remove them.
+		if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
+			val=${BASH_REMATCH[1]}
+		fi
+		if [[ -z ${VS_DEFAULT[$key]+set} ]]; then
+			vs_err "$file:$lineno: unknown key $key (value '$val'); known keys: $(printf '%s\n' "${!VS_DEFAULT[@]}" | sort | tr '\n' ' ')"
+			bad=1
+			continue
+		fi
+		if [[ -z $val ]]; then
+			why="empty; comment the line out to use the default (${VS_DEFAULT[$key]})"
+		elif [[ $val =~ $re_bad ]]; then
+			why="quotes, spaces, \$, \` and \\ are not allowed: this file is read by systemd and by the scripts alike, without expansion"
+		else
+			why=$(vs_check_value "$key" "$val")
+		fi
+		if [[ -n $why ]]; then
+			vs_err "$file:$lineno: $key='$val': $why"
+			bad=1
+			continue
+		fi
+		VS_CONF[$key]=$val
+	done <"$file"
+	((bad == 0)) || vs_die "fix $file and run $VS_PROG again; nothing was changed"
+	vs_check_combined "$file"
+}
+
+# Checks between keys, once each key is valid on its own.
+vs_check_combined() {
+	local file=$1 size min
+	if [[ ${VS_CONF[VRAM_SWAP_SIZE]} != *% ]]; then
+		size=$(vs_size_bytes "${VS_CONF[VRAM_SWAP_SIZE]}")
+		min=$(vs_size_bytes "${VS_CONF[VRAM_SWAP_MIN_SIZE]}")
+		((size >= min)) ||
+			vs_die "$file: VRAM_SWAP_SIZE='${VS_CONF[VRAM_SWAP_SIZE]}' is smaller than VRAM_SWAP_MIN_SIZE='${VS_CONF[VRAM_SWAP_MIN_SIZE]}'; nothing was changed"
+	fi
+	((10#${VS_CONF[VRAM_SWAP_CONNECTIONS]} <= 10#${VS_CONF[VRAM_SWAP_MAX_CLIENTS]})) ||
+		vs_die "$file: VRAM_SWAP_CONNECTIONS='${VS_CONF[VRAM_SWAP_CONNECTIONS]}' is more than VRAM_SWAP_MAX_CLIENTS='${VS_CONF[VRAM_SWAP_MAX_CLIENTS]}' lets the daemon accept; nothing was changed"
+	# The packaged default names /run; tests move /run elsewhere.
+	if [[ ${VS_CONF[VRAM_SWAP_SOCKET]} == /run/* && $VS_RUN != /run ]]; then
+		VS_CONF[VRAM_SWAP_SOCKET]=$VS_RUN/${VS_CONF[VRAM_SWAP_SOCKET]#/run/}
+	fi
+}
+
+# --- the record of what setup did ------------------------------------------
+
+declare -A VS_STATE_V=()
+
+vs_state_read() {
+	local line
+	VS_STATE_V=()
+	[[ -f $VS_STATE ]] || return 1
+	while IFS= read -r line; do
+		[[ $line == *=* ]] || continue
+		VS_STATE_V[${line%%=*}]=${line#*=}
+	done <"$VS_STATE"
+	return 0
+}
+
+# vs_state_set KEY=VALUE...: updates the record (temp file + rename, so a
+# crash never leaves half a record).
+vs_state_set() {
+	local kv k tmp
+	for kv in "$@"; do
+		k=${kv%%=*}
+		VS_STATE_V[$k]=${kv#*=}
+	done
+	tmp=$VS_STATE.tmp.$$
+	{
+		for k in $(printf '%s\n' "${!VS_STATE_V[@]}" | sort); do
+			printf '%s=%s\n' "$k" "${VS_STATE_V[$k]}"
+		done
+	} >"$tmp" || vs_die "cannot write $tmp"
+	mv -f "$tmp" "$VS_STATE" || vs_die "cannot write $VS_STATE"
+}
+
+vs_state_clear() {
+	VS_STATE_V=()
+	rm -f "$VS_STATE"
+}
+
+vs_state_dir() {
+	# 0700: the daemon refuses a socket directory others can reach.
+	{ mkdir -p "$VS_STATE_DIR" && chmod 0700 "$VS_STATE_DIR"; } ||
+		vs_die "cannot create $VS_STATE_DIR"
+}
+
+# --- the daemon's status file -----------------------------------------------
+
+declare -A VS_ST=()
+
+vs_status_read() {
+	local line kv
+	VS_ST=()
+	[[ -r $VS_STATUS ]] || return 1
+	while IFS= read -r line; do
+		[[ $line == *=* ]] || continue
+		# Counters may share a line: "reads=1 writes=2".
+		if [[ $line =~ ^[a-z_]+=[0-9]+([[:space:]]+[a-z_]+=[0-9]+)+$ ]]; then
+			for kv in $line; do VS_ST[${kv%%=*}]=${kv#*=}; done
+			continue
+		fi
+		VS_ST[${line%%=*}]=${line#*=}
+	done <"$VS_STATUS"
+	return 0
+}
+
+# True when PID is a live vram-swapd. PIDs are real processes, so this
+# looks at the real /proc whatever VRAM_SWAP_PROCFS says.
+vs_pid_is_daemon() {
+	local pid=$1 comm
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || [[ -d /proc/$pid ]] || return 1
+	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+	[[ $comm == vram-swapd ]]
+}
+
+# Prints the pid of the running daemon, if any: the one setup recorded,
+# else the one in the status file.
+vs_daemon_pid() {
+	local pid
+	for pid in "${VS_STATE_V[pid]:-}" "${VS_ST[pid]:-}"; do
+		if vs_pid_is_daemon "$pid"; then
+			echo "$pid"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# --- systemd ----------------------------------------------------------------
+
+# sd_booted(): systemd is PID 1 when /run/systemd/system exists.
+vs_have_systemd() { [[ -d $VS_RUN/systemd/system ]]; }
+
+vs_unit_active() { systemctl is-active --quiet "$VS_UNIT" 2>/dev/null; }
+
+# --- devices and swaps ------------------------------------------------------
+
+# True when DEV is listed in /proc/swaps.
+vs_swap_active() {
+	local dev=$1 name _
+	[[ -r $VS_PROC/swaps ]] || return 1
+	while read -r name _; do
+		[[ $name == "$dev" ]] && return 0
+	done <"$VS_PROC/swaps"
+	return 1
+}
+
+# Prints "size used priority" (KiB, KiB, number) of DEV from /proc/swaps.
+vs_swap_line() {
+	local dev=$1 name size used prio
+	[[ -r $VS_PROC/swaps ]] || return 1
+	while read -r name _ size used prio; do
+		if [[ $name == "$dev" ]]; then
+			echo "$size $used $prio"
+			return 0
+		fi
+	done <"$VS_PROC/swaps"
+	return 1
+}
+
+# An nbd device is in use when the kernel has a client pid for it or a
+# non-zero size (see nbd-client(8) and the nbd driver's sysfs attributes).
+vs_nbd_busy() {
+	local name=${1##*/} size=0
+	[[ -e $VS_SYS/block/$name/pid ]] && return 0
+	[[ -r $VS_SYS/block/$name/size ]] && size=$(<"$VS_SYS/block/$name/size")
+	[[ $size =~ ^[0-9]+$ ]] && ((size > 0))
+}
+
+# Picks the nbd device for VRAM_SWAP_NBD_DEVICE: the named one, or the
+# first free one for "auto". Prints the /dev path (real name, for the
+# kernel and /proc/swaps) or fails with a message.
+vs_pick_nbd() {
+	local want=${VS_CONF[VRAM_SWAP_NBD_DEVICE]} d name
+	if [[ $want != auto ]]; then
+		name=${want##*/}
+		[[ -e $VS_DEV/$name ]] || {
+			vs_err "$VS_DEV/$name does not exist (VRAM_SWAP_NBD_DEVICE=$want in $VS_DEFAULTS); is the nbd module loaded with enough nbds_max?"
+			return 1
+		}
+		if vs_nbd_busy "$name"; then
+			vs_err "/dev/$name is already in use by another nbd client; set VRAM_SWAP_NBD_DEVICE=auto or another device in $VS_DEFAULTS"
+			return 1
+		fi
+		echo "/dev/$name"
+		return 0
+	fi
+	for d in "$VS_DEV"/nbd*; do
+		name=${d##*/}
+		[[ $name =~ ^nbd[0-9]+$ ]] || continue
+		vs_nbd_busy "$name" && continue
+		vs_swap_active "/dev/$name" && continue
+		echo "/dev/$name"
+		return 0
+	done
+	vs_err "no free nbd device in $VS_DEV (all /dev/nbd* are in use); free one or load the nbd module with a larger nbds_max"
+	return 1
+}
+
+# "MAJ:MIN" of a block device from sysfs, or nothing.
+vs_devnum() {
+	local f=$VS_SYS/block/${1##*/}/dev
+	[[ -r $f ]] && cat "$f"
+	return 0
+}
+
+# --- GPU --------------------------------------------------------------------
+
+# Runs nvidia-smi's query; prints "index|uuid|bus_id|name|total MiB|free MiB"
+# lines, or fails with the precise reason.
+vs_gpu_query() {
+	local out rc
+	if ! command -v nvidia-smi >/dev/null 2>&1; then
+		vs_err "nvidia-smi not found: install the NVIDIA driver utilities (Debian: nvidia-smi; Ubuntu: nvidia-utils-<version>), or set VRAM_SWAP_BACKEND=host in $VS_DEFAULTS to use RAM for testing"
+		return 1
+	fi
+	out=$(nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memory.free \
+		--format=csv,noheader,nounits 2>&1)
+	rc=$?
+	if ((rc == 18)) || [[ $out == *"Driver/library version mismatch"* ]]; then
+		vs_err "NVIDIA driver/library version mismatch (nvidia-smi: ${out//$'\n'/ }): the loaded kernel module and the user-space driver differ, usually after a driver upgrade without a reboot; reboot (or reload the nvidia modules) and try again"
+		return 1
+	fi
+	if ((rc != 0)); then
+		vs_err "nvidia-smi failed (exit $rc): ${out//$'\n'/ }; check that the NVIDIA driver is loaded (lsmod | grep nvidia) and the GPU is visible"
+		return 1
+	fi
+	printf '%s\n' "$out" | sed -e 's/[[:space:]]*,[[:space:]]*/|/g'
+}
+
+# Normalises a PCI bus id for comparison: lower case, 4-digit domain.
+vs_pci_norm() {
+	local v=${1,,} dom rest
+	if [[ $v =~ ^([0-9a-f]+):([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$ ]]; then
+		dom=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
+		printf '%04x:%s\n' "$((16#$dom))" "$rest"
+	else
+		printf '0000:%s\n' "$v"
+	fi
+}
+
+# Finds the line of vs_gpu_query's output that VRAM_SWAP_DEVICE names.
+vs_gpu_select() {
+	local list=$1 want=${VS_CONF[VRAM_SWAP_DEVICE]} idx uuid bus rest
+	while IFS='|' read -r idx uuid bus rest; do
+		if [[ $want =~ ^[0-9]+$ && $idx == "$((10#$want))" ]] ||
+			[[ ${want,,} == "${uuid,,}" ]] ||
+			[[ $want == *:* && $(vs_pci_norm "$want") == $(vs_pci_norm "$bus") ]]; then
+			echo "$idx|$uuid|$bus|$rest"
+			return 0
+		fi
+	done <<<"$list"
+	vs_err "no GPU matches VRAM_SWAP_DEVICE=$want in $VS_DEFAULTS; GPUs present (index, uuid, bus id):"
+	while IFS='|' read -r idx uuid bus rest; do
+		printf '  %s  %s  %s  %s\n' "$idx" "$uuid" "$bus" "${rest%%|*}" >&2
+	done <<<"$list"
+	return 1
+}
+
+# Kernel module version against the version of the libcuda.so.1 that the
+# loader resolves; they must be equal or CUDA refuses to start.
+vs_driver_versions_match() {
+	local kver="" lib="" uver=""
+	if [[ -r $VS_SYS/module/nvidia/version ]]; then
+		kver=$(<"$VS_SYS/module/nvidia/version")
+	elif [[ -r $VS_PROC/driver/nvidia/version ]]; then
+		kver=$(sed -n 's/^NVRM version:.*Kernel Module[^0-9]*\([0-9][0-9.]*\).*/\1/p' \
+			"$VS_PROC/driver/nvidia/version")
+	fi
+	lib=${VRAM_SWAP_LIBCUDA:-$(ldconfig -p 2>/dev/null |
+		sed -n 's/^[[:space:]]*libcuda\.so\.1 (.*x86-64.*) => //p; s/^[[:space:]]*libcuda\.so\.1 (.*) => //p' | head -n 1)}
+	if [[ -n $lib ]]; then
+		lib=$(readlink -f -- "$lib" 2>/dev/null)
+		[[ ${lib##*/} =~ ^libcuda\.so\.([0-9]+\.[0-9.]+)$ ]] && uver=${BASH_REMATCH[1]}
+	fi
+	if [[ -z $lib ]]; then
+		vs_err "libcuda.so.1 not found by the dynamic loader (ldconfig -p): install the NVIDIA user-space driver (Debian: libcuda1; Ubuntu: libnvidia-compute-<version>)"
+		return 1
+	fi
+	if [[ -z $kver || -z $uver ]]; then
+		vs_warn "cannot compare driver versions (kernel module: ${kver:-unknown}, libcuda: ${uver:-unknown} from ${lib}); going on"
+		return 0
+	fi
+	if [[ $kver != "$uver" ]]; then
+		vs_err "NVIDIA driver/library version mismatch: kernel module $kver, libcuda.so.1 -> $lib ($uver); reboot after a driver upgrade, or install the user-space driver matching the module"
+		return 1
+	fi
+	return 0
+}
+
+# --- misc -------------------------------------------------------------------
+
+# Human size of a byte count: 64.0 MiB, 7.5 GiB.
+vs_human() {
+	local b=$1
+	[[ $b =~ ^[0-9]+$ ]] || { echo "?"; return; }
+	awk -v b="$b" 'BEGIN {
+		split("B KiB MiB GiB TiB PiB", u, " "); i = 1
+		while (b >= 1024 && i < 6) { b /= 1024; i++ }
+		if (i == 1) printf "%d B\n", b; else printf "%.1f %s\n", b, u[i] }'
+}
+
+# The daemon binary: $VRAM_SWAP_DAEMON, next to the script (installed), the
+# build tree (source checkout), or PATH.
+vs_find_daemon() {
+	local dir c
+	dir=$(dirname -- "$(readlink -f -- "$0")")
+	for c in "${VRAM_SWAP_DAEMON:-}" "$dir/vram-swapd" "$dir/../build/vram-swapd"; do
+		[[ -n $c && -x $c ]] && { echo "$c"; return 0; }
+	done
+	command -v vram-swapd && return 0
+	vs_err "vram-swapd not found (looked next to $0, in its ../build/ and on PATH); set VRAM_SWAP_DAEMON or install it"
+	return 1
+}
+
+vs_require_root() {
+	[[ $(id -u) == 0 ]] || vs_die "must run as root (it loads a kernel module, attaches a block device and enables swap); try: sudo $VS_PROG $*"
+}

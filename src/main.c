@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vram-swapd: serves GPU memory as an NBD export for the kernel's swap.
+ * Start-up order matters: harden the process, allocate everything, listen,
+ * then say READY. After that nothing is allocated and the daemon does not
+ * exit while a client is attached.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+#include "notify.h"
+#include "server.h"
+#include "store.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+/* The daemon sits in the kernel's writeback path: if it had to wait for
+ * memory to write a page out, and memory needed that page written out, the
+ * machine would hang. Each measure that cannot be applied is named once. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VS_ASAN 1
+#endif
+#endif
+
+static void harden(void)
+{
+	char missing[512] = "";
+	size_t n = 0;
+	struct rlimit rl;
+#ifdef VS_ASAN
+	/* The sanitizer's shadow memory is terabytes of reserved space. */
+	if (1) {
+		n += (size_t)snprintf(missing, sizeof missing,
+		                      "mlockall (AddressSanitizer build)");
+	} else
+#endif
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    geteuid() != 0) {
+		/* MCL_FUTURE under a finite limit makes later allocations
+		 * fail at random; better not to lock at all. */
+		n += (size_t)snprintf(missing + n, sizeof missing - n,
+		    "%smlockall (memlock limit %llu KiB; needs root or LimitMEMLOCK=infinity)",
+		    n ? ", " : "", (unsigned long long)rl.rlim_cur / 1024);
+	} else if (mlockall(MCL_CURRENT | MCL_FUTURE)) {
+		n += (size_t)snprintf(missing + n, sizeof missing - n, "%smlockall (%s)",
+		                      n ? ", " : "", strerror(errno));
+	}
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		n += (size_t)snprintf(missing + n, sizeof missing - n,
+		                      "%sPR_SET_IO_FLUSHER (%s)", n ? ", " : "", strerror(errno));
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "-1000", 5) != 5)
+		n += (size_t)snprintf(missing + n, sizeof missing - n,
+		                      "%soom_score_adj -1000 (%s)", n ? ", " : "", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (n)
+		vs_log(LOG_WARNING, "running without %s: fine for tests, but swap through "
+		       "this daemon could deadlock or lose pages under memory pressure; "
+		       "run it as root through vram-swap.service", missing);
+}
+
+struct daemon {
+	struct vs_config cfg;
+	struct vs_backend be;
+	struct vs_store st;
+	struct vs_server srv;
+	const char *state;
+	time_t started;
+};
+
+static void write_status(struct daemon *d)
+{
+	static char buf[2048];
+	static char tmp[4200];
+	uint64_t c[9];
+	vs_server_counters(&d->srv, c);
+	unsigned clients = atomic_load(&d->srv.clients);
+	int n = snprintf(buf, sizeof buf,
+		"version=%s\npid=%d\nstate=%s\nbackend=%s\ndevice=%s\nuuid=%s\nbus_id=%s\n"
+		"export=%s\nsocket=%s\nsize_bytes=%" PRIu64 "\nused_bytes=%" PRIu64 "\n"
+		"clients=%u\nreads=%" PRIu64 "\nwrites=%" PRIu64 "\ntrims=%" PRIu64 "\n"
+		"zeroes=%" PRIu64 "\nflushes=%" PRIu64 "\nread_bytes=%" PRIu64 "\n"
+		"write_bytes=%" PRIu64 "\nio_errors=%" PRIu64 "\nproto_errors=%" PRIu64 "\n"
+		"uptime_s=%lld\n",
+		VS_VERSION, (int)getpid(), d->state, d->be.ops->name, d->be.device_name,
+		d->be.device_uuid, d->be.device_bus_id, d->cfg.export_name, d->cfg.socket_path,
+		d->be.size, vs_store_used(&d->st), clients, c[0], c[1], c[2], c[3], c[4],
+		c[5], c[6], c[7], c[8], (long long)(time(NULL) - d->started));
+
+	static char last[96];
+	char note[96];
+	snprintf(note, sizeof note, "STATUS=%s: %" PRIu64 " MiB, %u client(s)",
+	         d->state, d->be.size >> 20, clients);
+	if (strcmp(note, last)) {
+		vs_notify(note);
+		memcpy(last, note, sizeof last);
+	}
+
+	if (!*d->cfg.status_file)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.status_file);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) ||
+	    rename(tmp, d->cfg.status_file)) {
+		static int warned;
+		if (!warned++)
+			vs_log(LOG_WARNING, "cannot write status file %s: %m", d->cfg.status_file);
+	}
+}
+
+static void cleanup(struct daemon *d)
+{
+	if (d->srv.listen_fd >= 0)
+		unlink(d->cfg.socket_path);
+	if (*d->cfg.status_file)
+		unlink(d->cfg.status_file);
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	bool done;
+	int rc = vs_config_load(&d.cfg, argc, argv, &done);
+	if (done)
+		return rc;
+	vs_log_init(d.cfg.verbose);
+	d.srv.listen_fd = -1;
+	d.state = "starting";
+	d.started = time(NULL);
+
+	/* Blocked before any thread exists, so only signalfd sees them. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+
+	vs_log(LOG_INFO, "vram-swapd %s starting (backend %s)", VS_VERSION, d.cfg.backend);
+	harden();
+
+	d.be.ops = vs_backend_find(d.cfg.backend);
+	if (d.be.ops->open(&d.be, &d.cfg))
+		return VS_EXIT_FAIL;
+	if (vs_store_init(&d.st, &d.be)) {
+		vs_log(LOG_ERR, "cannot allocate the zero-page map: %m");
+		return VS_EXIT_FAIL;
+	}
+	if (vs_server_start(&d.srv, &d.st, d.cfg.export_name, d.cfg.max_clients) ||
+	    vs_server_listen(&d.srv, d.cfg.socket_path)) {
+		d.be.ops->close(&d.be);
+		return VS_EXIT_FAIL;
+	}
+	if (sfd < 0 || vs_log_start()) {
+		vs_log(LOG_ERR, "cannot set up signal handling or logging: %m");
+		cleanup(&d);
+		return VS_EXIT_FAIL;
+	}
+	d.state = "serving";
+	write_status(&d);
+	vs_notify("READY=1");
+	vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s as export '%s' on %s",
+	       d.be.size >> 20, d.be.device_name, d.cfg.export_name, d.cfg.socket_path);
+
+	bool draining = false;
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = d.srv.wake_fd, .events = POLLIN },
+			{ .fd = d.srv.listen_fd, .events = POLLIN },
+		};
+		int np = poll(p, draining ? 2 : 3, 1000);
+		if (np < 0 && errno != EINTR) {
+			vs_log(LOG_ERR, "poll: %m");
+			continue;   /* never exit while pages may be held */
+		}
+		if (p[1].revents & POLLIN) {
+			uint64_t v;
+			if (read(d.srv.wake_fd, &v, sizeof v) < 0)
+				(void)0;
+		}
+		if (!draining && (p[2].revents & POLLIN))
+			vs_server_accept(&d.srv);
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGHUP) {
+				unsigned n = atomic_load(&d.srv.clients);
+				if (!draining && n) {
+					draining = true;
+					close(d.srv.listen_fd);
+					unlink(d.cfg.socket_path);
+					d.srv.listen_fd = -1;
+					d.state = "draining";
+					vs_notify("STOPPING=1");
+				}
+				if (n)
+					vs_log(LOG_NOTICE, "%s: draining, %u client(s) attached; "
+					       "serving until they disconnect, since exiting would lose "
+					       "the pages they hold (detach with vram-swap-teardown; "
+					       "SIGKILL forces an exit and loses them)",
+					       strsignal((int)si.ssi_signo), n);
+				else
+					break;
+			}
+		}
+		if (draining && atomic_load(&d.srv.clients) == 0)
+			break;
+		write_status(&d);
+	}
+	vs_log(LOG_NOTICE, "no client attached: exiting");
+	vs_notify("STOPPING=1");
+	cleanup(&d);
+	d.be.ops->close(&d.be);
+	vs_log_stop();
+	return VS_EXIT_OK;
+}

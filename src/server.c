@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "server.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nbd.h"
+
+/* Swap pages hold other processes' secrets: the socket lives in a
+ * directory only its owner can enter. */
+static int check_dir(const char *path)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", path);
+	const char *dir = dirname(copy);
+	struct stat st;
+	if (lstat(dir, &st)) {
+		if (errno != ENOENT) {
+			vs_log(LOG_ERR, "cannot inspect socket directory %s: %m", dir);
+			return -1;
+		}
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			vs_log(LOG_ERR, "cannot create socket directory %s: %m", dir);
+			return -1;
+		}
+		if (lstat(dir, &st)) {
+			vs_log(LOG_ERR, "cannot inspect socket directory %s: %m", dir);
+			return -1;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		vs_log(LOG_ERR, "socket directory %s is not a directory", dir);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+		vs_log(LOG_ERR, "socket directory %s must belong to uid %u and be closed "
+		       "to others (mode 0700); it belongs to uid %u with mode %03o",
+		       dir, (unsigned)geteuid(), (unsigned)st.st_uid, st.st_mode & 0777);
+		return -1;
+	}
+	return 0;
+}
+
+/* A socket file left by a daemon that died is replaced; a live daemon's is
+ * not, and anything that is not a socket is never removed. */
+static int clear_stale(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(path, &st)) {
+		if (errno == ENOENT)
+			return 0;
+		vs_log(LOG_ERR, "cannot inspect %s: %m", path);
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		vs_log(LOG_ERR, "%s exists and is not a socket; not replacing it", path);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
+	int e = errno;
+	close(fd);
+	if (rc == 0) {
+		vs_log(LOG_ERR, "another vram-swapd is already serving %s", path);
+		return -1;
+	}
+	if (e != ECONNREFUSED) {
+		vs_log(LOG_ERR, "cannot tell whether %s is in use: %s", path, strerror(e));
+		return -1;
+	}
+	if (unlink(path) && errno != ENOENT) {
+		vs_log(LOG_ERR, "cannot remove stale socket %s: %m", path);
+		return -1;
+	}
+	vs_log(LOG_INFO, "replaced stale socket %s", path);
+	return 0;
+}
+
+int vs_server_listen(struct vs_server *srv, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	if (check_dir(path) || clear_stale(path, &sa))
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		vs_log(LOG_ERR, "socket: %m");
+		return -1;
+	}
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (rc || chmod(path, 0600) || listen(fd, 16)) {
+		vs_log(LOG_ERR, "cannot listen on %s: %m", path);
+		close(fd);
+		return -1;
+	}
+	srv->listen_fd = fd;
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct vs_slot *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->fd < 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		int fd = s->fd;
+		pthread_mutex_unlock(&s->mu);
+
+		vs_conn_serve(&s->conn, fd);
+		close(fd);
+
+		pthread_mutex_lock(&s->mu);
+		s->fd = -1;
+		pthread_mutex_unlock(&s->mu);
+		unsigned left = atomic_fetch_sub(&s->srv->clients, 1) - 1;
+		vs_log(LOG_INFO, "client disconnected (%u attached)", left);
+		uint64_t one = 1;
+		if (write(s->srv->wake_fd, &one, sizeof one) < 0)
+			vs_log(LOG_WARNING, "cannot wake the main thread: %m");
+	}
+	return NULL;
+}
+
+int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *export_name,
+                    unsigned nslots)
+{
+	const struct vs_backend_ops *ops = st->be->ops;
+	srv->st = st;
+	srv->exp = (struct vs_export){
+		.name = export_name,
+		.size = st->be->size,
+		/* Never ROTATIONAL: swap must see a non-rotational device.
+		 * MULTI_CONN holds because every write reaches the backend
+		 * before it is acknowledged. */
+		.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		         NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES |
+		         NBD_FLAG_SEND_FAST_ZERO | NBD_FLAG_CAN_MULTI_CONN,
+	};
+	srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&srv->big.mu, NULL);
+	srv->big.buf = ops->buf_alloc(st->be, VS_MAX_PAYLOAD);
+	srv->slots = calloc(nslots, sizeof *srv->slots);
+	if (srv->wake_fd < 0 || !srv->big.buf || !srv->slots) {
+		vs_log(LOG_ERR, "cannot allocate connection buffers: %m");
+		return -1;
+	}
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	/* mlockall() locks every thread's whole stack: keep them small. */
+	pthread_attr_setstacksize(&a, 256 << 10);
+	for (unsigned i = 0; i < nslots; i++) {
+		struct vs_slot *s = &srv->slots[i];
+		s->fd = -1;
+		s->srv = srv;
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_cond_init(&s->cv, NULL);
+		if (vs_conn_init(&s->conn, st, &srv->exp, &srv->big, &s->cnt)) {
+			vs_log(LOG_ERR, "cannot allocate buffers for connection %u of %u", i + 1, nslots);
+			return -1;
+		}
+		int rc = pthread_create(&s->thread, &a, worker, s);
+		if (rc) {
+			vs_log(LOG_ERR, "cannot start worker thread: %s", strerror(rc));
+			return -1;
+		}
+		srv->nslots++;
+	}
+	pthread_attr_destroy(&a);
+	return 0;
+}
+
+void vs_server_accept(struct vs_server *srv)
+{
+	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			vs_log(LOG_WARNING, "accept: %m");
+		return;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		vs_log(LOG_WARNING, "cannot identify a client (%m): closing");
+		close(fd);
+		return;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		vs_log(LOG_WARNING, "refused a client with uid %u (pid %d): only root may connect",
+		       (unsigned)cred.uid, (int)cred.pid);
+		close(fd);
+		return;
+	}
+	for (unsigned i = 0; i < srv->nslots; i++) {
+		struct vs_slot *s = &srv->slots[i];
+		pthread_mutex_lock(&s->mu);
+		if (s->fd < 0) {
+			s->fd = fd;
+			unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
+			pthread_cond_signal(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			vs_log(LOG_INFO, "client connected (pid %d, %u attached)", (int)cred.pid, n);
+			return;
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
+	       "(raise --max-clients)", (int)cred.pid, srv->nslots);
+	close(fd);
+}
+
+void vs_server_counters(const struct vs_server *srv, uint64_t out[9])
+{
+	memset(out, 0, 9 * sizeof out[0]);
+	for (unsigned i = 0; i < srv->nslots; i++) {
+		const struct vs_counters *c = &srv->slots[i].cnt;
+		const _Atomic uint64_t *f[9] = { &c->reads, &c->writes, &c->trims, &c->zeroes,
+		                                 &c->flushes, &c->read_bytes, &c->write_bytes,
+		                                 &c->io_errors, &c->proto_errors };
+		for (int k = 0; k < 9; k++)
+			out[k] += atomic_load_explicit(f[k], memory_order_relaxed);
+	}
+}

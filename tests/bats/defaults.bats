@@ -1,0 +1,214 @@
+#!/usr/bin/env bats
+# /etc/default/vram-swap: each bad value is refused with key, value and
+# file before anything runs; the shipped file is valid and reads the same
+# in sh as in the scripts.
+
+load helpers
+
+setup() {
+	vs_env
+}
+
+teardown() {
+	kill_recorded_daemon
+}
+
+# bad LINE MESSAGE: setup refuses a defaults file holding LINE, naming the
+# file and line, and calls nothing.
+bad() {
+	write_defaults "$1"
+	run "$SETUP"
+	assert_failure 1
+	assert_output --partial "$DEFAULTS:2: $2"
+	assert_output --partial "fix $DEFAULTS and run vram-swap-setup again; nothing was changed"
+	assert_equal "$(calls)" ""
+	assert_file_not_exists "$RUNDIR"
+	# --check validates the same way.
+	run "$SETUP" --check
+	assert_failure 1
+	assert_output --partial "$DEFAULTS:2: $2"
+}
+
+@test "defaults: VRAM_SWAP_SIZE=0" {
+	bad VRAM_SWAP_SIZE=0 "VRAM_SWAP_SIZE='0': must be at least 4096 bytes"
+}
+
+@test "defaults: VRAM_SWAP_SIZE=101%" {
+	bad VRAM_SWAP_SIZE=101% "VRAM_SWAP_SIZE='101%': a percentage must be 1% to 100%"
+}
+
+@test "defaults: VRAM_SWAP_SIZE=0%" {
+	bad VRAM_SWAP_SIZE=0% "VRAM_SWAP_SIZE='0%': a percentage must be 1% to 100%"
+}
+
+@test "defaults: VRAM_SWAP_SIZE=8GB (unknown suffix)" {
+	bad VRAM_SWAP_SIZE=8GB "VRAM_SWAP_SIZE='8GB': expected a size such as 8G, 512M, 1048576, or a percentage"
+}
+
+@test "defaults: VRAM_SWAP_SIZE too large" {
+	bad VRAM_SWAP_SIZE=99999999999T "VRAM_SWAP_SIZE='99999999999T': too large"
+}
+
+@test "defaults: VRAM_SWAP_SIZE= (empty)" {
+	bad VRAM_SWAP_SIZE= "VRAM_SWAP_SIZE='': empty; comment the line out to use the default (75%)"
+}
+
+@test "defaults: VRAM_SWAP_SIZE=1000000 (not a multiple of 4096)" {
+	bad VRAM_SWAP_SIZE=1000000 "VRAM_SWAP_SIZE='1000000': must be a multiple of 4096 bytes"
+}
+
+@test "defaults: VRAM_SWAP_MIN_SIZE=1.5G" {
+	bad VRAM_SWAP_MIN_SIZE=1.5G "VRAM_SWAP_MIN_SIZE='1.5G': expected a size such as 1G, 512M or 1048576"
+}
+
+@test "defaults: VRAM_SWAP_MIN_SIZE=50% (no percentage)" {
+	bad VRAM_SWAP_MIN_SIZE=50% "VRAM_SWAP_MIN_SIZE='50%': expected a size"
+}
+
+@test "defaults: VRAM_SWAP_STEP=-512M" {
+	bad VRAM_SWAP_STEP=-512M "VRAM_SWAP_STEP='-512M': expected a size"
+}
+
+@test "defaults: VRAM_SWAP_DEVICE=gpu0" {
+	bad VRAM_SWAP_DEVICE=gpu0 "VRAM_SWAP_DEVICE='gpu0': expected a GPU index (0), a UUID (GPU-...) or a PCI bus id"
+}
+
+@test "defaults: VRAM_SWAP_BACKEND=opencl" {
+	bad VRAM_SWAP_BACKEND=opencl "VRAM_SWAP_BACKEND='opencl': expected cuda or host"
+}
+
+@test "defaults: VRAM_SWAP_PRIORITY=40000" {
+	bad VRAM_SWAP_PRIORITY=40000 "VRAM_SWAP_PRIORITY='40000': expected a swap priority from 0 to 32767"
+}
+
+@test "defaults: VRAM_SWAP_PRIORITY=high" {
+	bad VRAM_SWAP_PRIORITY=high "VRAM_SWAP_PRIORITY='high': expected a swap priority"
+}
+
+@test "defaults: VRAM_SWAP_CONNECTIONS=0" {
+	bad VRAM_SWAP_CONNECTIONS=0 "VRAM_SWAP_CONNECTIONS='0': expected a number of nbd connections from 1 to 64"
+}
+
+@test "defaults: VRAM_SWAP_CONNECTIONS=65" {
+	bad VRAM_SWAP_CONNECTIONS=65 "VRAM_SWAP_CONNECTIONS='65': expected a number of nbd connections from 1 to 64"
+}
+
+@test "defaults: VRAM_SWAP_NBD_DEVICE=/dev/sda" {
+	bad VRAM_SWAP_NBD_DEVICE=/dev/sda "VRAM_SWAP_NBD_DEVICE='/dev/sda': expected auto or an nbd device"
+}
+
+@test "defaults: VRAM_SWAP_DISCARD=yes" {
+	bad VRAM_SWAP_DISCARD=yes "VRAM_SWAP_DISCARD='yes': expected on or off"
+}
+
+@test "defaults: VRAM_SWAP_SOCKET relative" {
+	bad VRAM_SWAP_SOCKET=run/vram.sock "VRAM_SWAP_SOCKET='run/vram.sock': expected an absolute path"
+}
+
+@test "defaults: VRAM_SWAP_SOCKET longer than a Unix socket path" {
+	long=/run/$(printf 'x%.0s' {1..110})
+	bad "VRAM_SWAP_SOCKET=$long" "VRAM_SWAP_SOCKET='$long': longer than the 107 bytes"
+}
+
+@test "defaults: VRAM_SWAP_EXPORT with a slash" {
+	bad VRAM_SWAP_EXPORT=a/b "VRAM_SWAP_EXPORT='a/b': expected 1 to 64 letters, digits"
+}
+
+@test "defaults: VRAM_SWAP_MAX_CLIENTS=0" {
+	bad VRAM_SWAP_MAX_CLIENTS=0 "VRAM_SWAP_MAX_CLIENTS='0': expected a number of clients from 1 to 64"
+}
+
+@test "defaults: VRAM_SWAP_MAX_CLIENTS=65" {
+	bad VRAM_SWAP_MAX_CLIENTS=65 "VRAM_SWAP_MAX_CLIENTS='65': expected a number of clients from 1 to 64"
+}
+
+@test "defaults: a shell expansion is refused" {
+	bad 'VRAM_SWAP_SIZE=$((8))G' "VRAM_SWAP_SIZE='\$((8))G': quotes, spaces, \$, \` and \\ are not allowed"
+}
+
+@test "defaults: a value with a space is refused" {
+	bad 'VRAM_SWAP_EXPORT="vram swap"' "VRAM_SWAP_EXPORT='vram swap': quotes, spaces"
+}
+
+@test "defaults: an unknown key (a typo) is refused" {
+	bad VRAM_SWAP_SIZ=8G "unknown key VRAM_SWAP_SIZ (value '8G')"
+}
+
+@test "defaults: a line that is not KEY=value is refused" {
+	bad "export VRAM_SWAP_SIZE=8G" "not a KEY=value line: export VRAM_SWAP_SIZE=8G"
+}
+
+@test "defaults: VRAM_SWAP_SIZE below VRAM_SWAP_MIN_SIZE" {
+	write_defaults VRAM_SWAP_SIZE=512M VRAM_SWAP_MIN_SIZE=1G
+	run "$SETUP"
+	assert_failure 1
+	assert_output --partial "$DEFAULTS: VRAM_SWAP_SIZE='512M' is smaller than VRAM_SWAP_MIN_SIZE='1G'"
+	assert_equal "$(calls)" ""
+}
+
+@test "defaults: more connections than the daemon accepts" {
+	write_defaults VRAM_SWAP_CONNECTIONS=9 VRAM_SWAP_MAX_CLIENTS=8
+	run "$SETUP"
+	assert_failure 1
+	assert_output --partial "$DEFAULTS: VRAM_SWAP_CONNECTIONS='9' is more than VRAM_SWAP_MAX_CLIENTS='8'"
+	assert_equal "$(calls)" ""
+}
+
+@test "defaults: every bad line is reported, not just the first" {
+	write_defaults VRAM_SWAP_DISCARD=maybe VRAM_SWAP_BACKEND=rocm
+	run "$SETUP"
+	assert_failure 1
+	assert_output --partial "$DEFAULTS:2: VRAM_SWAP_DISCARD='maybe'"
+	assert_output --partial "$DEFAULTS:3: VRAM_SWAP_BACKEND='rocm'"
+}
+
+@test "defaults: quoted values, comments, blank lines and CRLF are accepted" {
+	printf '%s\r\n' '# comment' '' 'VRAM_SWAP_SIZE="2G"' "VRAM_SWAP_PRIORITY='5'" \
+		'  VRAM_SWAP_DISCARD=off' >"$DEFAULTS"
+	run "$SETUP"
+	assert_success
+	run calls
+	assert_line --partial "vram-swapd --backend cuda --size 2G "
+	assert_line "swapon -p 5 /dev/nbd0"
+}
+
+@test "defaults: a missing file means the built-in defaults, with a warning" {
+	rm "$DEFAULTS"
+	run "$SETUP" --check
+	assert_success
+	assert_output --partial "$DEFAULTS does not exist; using the built-in defaults"
+}
+
+@test "defaults: VRAM_SWAP_DEFAULTS names another file" {
+	echo VRAM_SWAP_BACKEND=vulkan >"$T/other"
+	VRAM_SWAP_DEFAULTS=$T/other run "$SETUP" --check
+	assert_failure 1
+	assert_output --partial "$T/other:1: VRAM_SWAP_BACKEND='vulkan'"
+}
+
+@test "defaults: the shipped file is valid and holds every key with its default" {
+	cp "$REPO/systemd/vram-swap.default" "$DEFAULTS"
+	run "$SETUP" --check
+	assert_success
+	# Each key is set to the default that its comment states.
+	while IFS='=' read -r key value; do
+		grep -qx "# Default: $value" <(sed -n "/^# Default:/h; /^$key=/{x;p}" "$DEFAULTS") ||
+			fail "$key=$value: the comment above it states another default"
+	done < <(grep -E '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS")
+	[[ $(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS") == 12 ]]
+}
+
+@test "defaults: the shipped file reads the same in sh as in the scripts" {
+	# What sh's '.' sees ...
+	sh_view=$(env -i sh -c ". '$REPO/systemd/vram-swap.default'; set" | grep '^VRAM_SWAP_' | tr -d "'" | sort)
+	# ... equals the file's lines as the parser (and systemd) take them.
+	file_view=$(grep -E '^VRAM_SWAP_[A-Z_]+=' "$REPO/systemd/vram-swap.default" | sort)
+	assert_equal "$sh_view" "$file_view"
+}
+
+@test "defaults: the library's built-in defaults match the shipped file" {
+	while IFS='=' read -r key value; do
+		run bash -c ". '$REPO/scripts/vram-swap-lib.sh'; echo \"\${VS_DEFAULT[$key]}\""
+		assert_output "$value"
+	done < <(grep -E '^VRAM_SWAP_[A-Z_]+=' "$REPO/systemd/vram-swap.default")
+}

@@ -1,0 +1,199 @@
+# shellcheck shell=bash
+# Stub bodies are single-quoted on purpose (they expand when run); the
+# variables set here are used by the .bats files.
+# shellcheck disable=SC2016,SC2034
+# Common set-up of the shell-front tests: a fake /proc, /sys, /etc, /run and
+# /dev under the test's own directory, and a bin/ of stubs first on PATH.
+# Every stub appends "NAME ARGS" to $CALLS, so tests assert the exact
+# commands run, in order. The stubs stand in for what needs root, a GPU or
+# the nbd kernel module, none of which the test machine has.
+
+bats_load_library bats-support
+bats_load_library bats-assert
+bats_load_library bats-file
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+SETUP=$REPO/scripts/vram-swap-setup
+TEARDOWN=$REPO/scripts/vram-swap-teardown
+STATUS=$REPO/scripts/vram-swap-status
+
+# vs_env: the fake system. Called from each file's setup().
+vs_env() {
+	T=$BATS_TEST_TMPDIR
+	export CALLS=$T/calls
+	export VRAM_SWAP_PROCFS=$T/proc VRAM_SWAP_SYSFS=$T/sys
+	export VRAM_SWAP_SYSCONFDIR=$T/etc VRAM_SWAP_RUNDIR=$T/run
+	export VRAM_SWAP_DEVDIR=$T/dev VRAM_SWAP_LOG_FILE=$T/vram-swapd.log
+	export VRAM_SWAP_DAEMON=$T/bin/vram-swapd
+	export VRAM_SWAP_LIBCUDA=$T/lib/libcuda.so.1
+	unset VRAM_SWAP_DEFAULTS VRAM_SWAP_LIB NOTIFY_SOCKET MAINPID
+	DEFAULTS=$T/etc/default/vram-swap
+	RUNDIR=$T/run/vram-swap
+	STATE=$RUNDIR/setup.state
+	SOCK=$RUNDIR/vram-swapd.sock
+	mkdir -p "$T/bin" "$T/proc" "$T/sys/module/nbd" "$T/sys/module/nvidia" \
+		"$T/sys/power" "$T/etc/default" "$T/run" "$T/dev" "$T/lib"
+	: >"$CALLS"
+	printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' >"$T/proc/swaps"
+	echo 580.159.04 >"$T/sys/module/nvidia/version"
+	: >"$T/lib/libcuda.so.580.159.04"
+	ln -sf libcuda.so.580.159.04 "$T/lib/libcuda.so.1"
+	echo 8:2 >"$T/sys/power/resume"
+	local i
+	for i in 0 1; do
+		: >"$T/dev/nbd$i"
+		mkdir -p "$T/sys/block/nbd$i"
+		echo 0 >"$T/sys/block/nbd$i/size"
+		echo "43:$((i * 32))" >"$T/sys/block/nbd$i/dev"
+	done
+	PATH=$T/bin:$(without_dirs_holding nvidia-smi "$PATH")
+	export PATH
+	stub_defaults
+	write_defaults VRAM_SWAP_SIZE=75%
+}
+
+# PATH minus the directories that hold NAME: a GPU machine's real
+# nvidia-smi must not answer for the stubs.
+without_dirs_holding() {
+	local name=$1 out="" d
+	local IFS=:
+	for d in $2; do
+		[[ -e $d/$name ]] || out+=${out:+:}$d
+	done
+	echo "$out"
+}
+
+# A PATH with only the stubs and the ordinary tools the scripts use, so
+# that a tool can be missing on purpose.
+strict_path() {
+	local t
+	mkdir -p "$T/sysbin"
+	for t in bash sh cat sed awk sort tr mkdir chmod mv rm readlink dirname \
+		stat tail head grep touch sleep setsid env cut date ln python3 kill; do
+		t=$(command -v "$t") && ln -sf "$t" "$T/sysbin/"
+	done
+	PATH=$T/bin:$T/sysbin
+}
+
+# stub NAME [EXIT [STDOUT]]: a command that logs its call and answers.
+stub() {
+	local name=$1 rc=${2:-0} out=${3:-}
+	{
+		printf '#!/bin/bash\nprintf "%%s\\n" "%s $*" >>"$CALLS"\n' "$name"
+		[[ -n $out ]] && printf 'cat <<'\''STUB_EOF'\''\n%s\nSTUB_EOF\n' "$out"
+		printf 'exit %s\n' "$rc"
+	} >"$T/bin/$name"
+	chmod +x "$T/bin/$name"
+}
+
+# stub_script NAME BODY: a stub whose behaviour is BODY (bash), after the
+# call is logged.
+stub_script() {
+	printf '#!/bin/bash\nprintf "%%s\\n" "%s $*" >>"$CALLS"\n%s\n' "$1" "$2" >"$T/bin/$1"
+	chmod +x "$T/bin/$1"
+}
+
+NVSMI_OK='0, GPU-1b2c3d4e-0000-1111-2222-333344445555, 00000000:65:00.0, NVIDIA H100 80GB HBM3, 81559, 80871
+1, GPU-99999999-8888-7777-6666-555544443333, 00000000:B3:00.0, NVIDIA H100 80GB HBM3, 81559, 81000'
+
+# The commands a working machine answers with.
+stub_defaults() {
+	# id: the scripts check for root; the tests may run as anyone.
+	cat >"$T/bin/id" <<-'EOF'
+		#!/bin/bash
+		[[ $1 == -u ]] && { echo "${STUB_UID:-0}"; exit 0; }
+		exec /usr/bin/id "$@"
+	EOF
+	chmod +x "$T/bin/id"
+	stub nvidia-smi 0 "$NVSMI_OK"
+	stub modprobe 0
+	stub mkswap 0 "Setting up swapspace version 1"
+	stub systemctl 0
+	stub journalctl 0 "vram-swapd: example failure from the journal"
+	# nbd-client -l lists the export; attach and -d succeed.
+	stub_script nbd-client '
+case " $* " in *" -l "*) echo "Negotiation: .."; echo "${STUB_EXPORT:-vram-swap}" ;; esac
+exit 0'
+	# swapon adds the device to the fake /proc/swaps, swapoff removes it.
+	stub_script swapon '
+[[ $1 == --show ]] && { echo "NAME      TYPE      SIZE USED PRIO"; exit 0; }
+dev=${!#} prio=-2
+while (($#)); do [[ $1 == -p ]] && prio=$2; shift; done
+printf "%s\tpartition\t65532\t0\t%s\n" "$dev" "$prio" >>"$VRAM_SWAP_PROCFS/swaps"'
+	stub_script swapoff '
+if [[ -n ${STUB_SWAPOFF_FAIL:-} ]]; then
+	echo "swapoff: $1: swapoff failed: Cannot allocate memory" >&2; exit 255
+fi
+grep -v "^$1[[:space:]]" "$VRAM_SWAP_PROCFS/swaps" >"$VRAM_SWAP_PROCFS/swaps.new"
+mv "$VRAM_SWAP_PROCFS/swaps.new" "$VRAM_SWAP_PROCFS/swaps"'
+	stub_daemon
+}
+
+# A stand-in vram-swapd: logs its arguments, writes a status file like the
+# real one (state=serving) and runs until SIGTERM. Its comm is "vram-swapd",
+# as the scripts check. STUB_DAEMON_EXIT makes it fail at start instead,
+# STUB_DAEMON_HANG makes it never become ready.
+stub_daemon() {
+	stub_script vram-swapd '
+if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
+	echo "vram-swapd: ${STUB_DAEMON_MSG:-cannot start}" >&2; exit "$STUB_DAEMON_EXIT"
+fi
+status=""
+while (($#)); do [[ $1 == --status-file ]] && status=$2; shift; done
+echo "vram-swapd: stub started" >&2
+trap "exit 0" TERM INT
+if [[ -z ${STUB_DAEMON_HANG:-} && -n $status ]]; then
+	printf "%s\n" version=0.1.0 pid=$$ state=serving backend=cuda \
+		"device=NVIDIA H100 80GB HBM3" uuid=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
+		bus_id=0000:65:00.0 export=vram-swap socket=/x size_bytes=67108864 \
+		used_bytes=4096 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
+		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 >"$status.tmp"
+	mv "$status.tmp" "$status"
+fi
+while :; do sleep 0.1 & wait $!; done'
+}
+
+# Starts the stub daemon in the background as if setup had; prints its pid.
+start_stub_daemon() {
+	mkdir -p "$RUNDIR"
+	"$T/bin/vram-swapd" --status-file "$RUNDIR/status" >/dev/null 2>&1 &
+	local pid=$! i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $RUNDIR/status ]] && break
+		sleep 0.05
+	done
+	: >"$CALLS"
+	echo "$pid"
+}
+
+# write_defaults KEY=VALUE...: the defaults file holding exactly these lines.
+write_defaults() {
+	printf '%s\n' "# test defaults" "$@" >"$DEFAULTS"
+}
+
+# The state setup leaves behind after a direct start on /dev/nbd0.
+write_state() {
+	mkdir -p "$RUNDIR"
+	printf '%s\n' attached=1 connections=4 discard=on export=vram-swap \
+		log="$T/vram-swapd.log" mode="${2:-direct}" nbd_device=/dev/nbd0 \
+		pid="$1" priority=1000 socket="$SOCK" swap=1 >"$STATE"
+}
+
+swap_on_nbd0() {
+	printf '/dev/nbd0\tpartition\t65532\t0\t1000\n' >>"$T/proc/swaps"
+}
+
+calls() { cat "$CALLS"; }
+
+kill_pid() {
+	[[ -n ${1:-} ]] || return 0
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+
+# Stops a daemon that a test's setup run left behind.
+kill_recorded_daemon() {
+	local pid
+	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
+	kill_pid "$pid"
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# The real vram-swapd (host backend) started and stopped by the real
+# scripts. Only what needs the nbd kernel module, which this machine lacks,
+# is stubbed: modprobe, the kernel half of nbd-client's attach, mkswap,
+# swapon and swapoff. The real nbd-client still talks to the daemon: the
+# readiness check and every listing run it, and the attach stub runs it to
+# negotiate the export before the point where the kernel would take over.
+
+load helpers
+
+DAEMON=$REPO/build/vram-swapd
+
+setup() {
+	vs_env
+	[[ -x $DAEMON ]] || fail "$DAEMON missing: run make first"
+	export VRAM_SWAP_DAEMON=$DAEMON
+	rm "$T/bin/vram-swapd"
+	REAL_NBD_CLIENT=$(PATH=${PATH#"$T/bin:"} command -v nbd-client) ||
+		fail "the real nbd-client is needed"
+	export REAL_NBD_CLIENT
+	stub_script nbd-client '
+case " $* " in
+*" -l "*) exec "$REAL_NBD_CLIENT" "$@" ;;
+*" -d "*) exit 0 ;;
+esac
+# Attach: with no nbd module the real client negotiates every connection,
+# then fails at the netlink step; that failure is the kernel part we stub.
+# Where the module exists, running it would attach a real device: do not.
+[[ -d /sys/module/nbd ]] && { echo "nbd module present: negotiation not run" >>"$BATS_TEST_TMPDIR/negotiation"; exit 0; }
+out=$("$REAL_NBD_CLIENT" "$@" 2>&1)
+grep "^Negotiation: " <<<"$out" >>"$BATS_TEST_TMPDIR/negotiation"
+grep -q "size = " <<<"$out" || { echo "$out"; exit 1; }
+exit 0'
+	write_defaults VRAM_SWAP_BACKEND=host VRAM_SWAP_SIZE=64M VRAM_SWAP_MIN_SIZE=4M \
+		VRAM_SWAP_CONNECTIONS=2
+}
+
+teardown() {
+	kill_recorded_daemon
+}
+
+json_get() {
+	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(json.dumps(eval(sys.argv[1])))' "$1" <<<"$output"
+}
+
+@test "integration: setup, status, refused teardown, teardown with the real daemon" {
+	run "$SETUP"
+	assert_success
+	assert_output --partial "vram-swap is active"
+	assert_output --partial "size:     64.0 MiB"
+	assert_equal "$(calls)" "modprobe nbd
+nbd-client -unix $SOCK -l
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap
+mkswap -L vram-swap /dev/nbd0
+swapon -p 1000 --discard=pages /dev/nbd0
+swapon --show"
+	if [[ ! -d /sys/module/nbd ]]; then
+		# Both connections negotiated the 64 MiB export with the daemon.
+		assert_equal "$(grep -c 'size = 64MB' "$T/negotiation")" 2
+	fi
+	pid=$(sed -n 's/^pid=//p' "$STATE")
+	assert_equal "$(cat "/proc/$pid/comm")" vram-swapd
+	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
+	assert_line vram-swap
+
+	run "$STATUS"
+	assert_success
+	assert_line "vram-swap: active"
+	assert_line "  daemon:    running, pid $pid, serving (started directly)"
+	assert_line "  backend:   host (RAM, for testing)"
+	assert_line --partial "  export:    vram-swap on $SOCK: 64.0 MiB, 0 B in use"
+	assert_line "  swap:      0 B used of 64.0 MiB, priority 1000"
+	assert_line "  errors:    0 I/O, 0 protocol"
+
+	run "$STATUS" --json
+	assert_success
+	[[ $(json_get 'j["active"]') == true ]]
+	[[ $(json_get 'j["backend"]') == '"host"' ]]
+	[[ $(json_get 'j["daemon"]["pid"]') == "$pid" ]]
+	[[ $(json_get 'j["daemon"]["state"]') == '"serving"' ]]
+	[[ $(json_get 'j["export"]["size_bytes"]') == 67108864 ]]
+	[[ $(json_get 'j["export"]["socket"]') == "\"$SOCK\"" ]]
+	[[ $(json_get 'j["swap"]["priority"]') == 1000 ]]
+	[[ $(json_get 'j["counters"]["io_errors"]') == 0 ]]
+
+	# swapoff fails: nothing else is touched, the daemon keeps serving.
+	: >"$CALLS"
+	STUB_SWAPOFF_FAIL=1 run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "leaving /dev/nbd0 attached and vram-swapd running"
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	kill -0 "$pid"
+	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
+	assert_line vram-swap
+	grep -qx swap=1 "$STATE"
+
+	: >"$CALLS"
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0"
+	! kill -0 "$pid" 2>/dev/null
+	assert_file_not_exists "$SOCK"
+	assert_file_not_exists "$RUNDIR/status"
+	assert_file_not_exists "$STATE"
+
+	run "$TEARDOWN"
+	assert_success
+	assert_output --partial "nothing to do"
+	run "$STATUS"
+	assert_failure 3
+	assert_line "vram-swap: not set up"
+}
+
+@test "integration: the daemon's own error reaches the user, nothing is left" {
+	write_defaults VRAM_SWAP_BACKEND=host VRAM_SWAP_SIZE=64T VRAM_SWAP_MIN_SIZE=64T
+	run "$SETUP"
+	assert_failure 1
+	assert_output --partial "vram-swapd exited with status 1 before it was ready"
+	assert_output --partial "host backend: nothing between --min-size"
+	run calls
+	refute_line --partial "nbd-client -unix $SOCK /dev/"
+	assert_file_not_exists "$STATE"
+	assert_file_not_exists "$SOCK"
+}
+
+@test "integration: a second setup finds the running swap; a busy socket is refused" {
+	run "$SETUP"
+	assert_success
+	pid=$(sed -n 's/^pid=//p' "$STATE")
+	run "$SETUP"
+	assert_success
+	assert_output --partial "swap is already active on /dev/nbd0; nothing to do"
+	assert_equal "$(sed -n 's/^pid=//p' "$STATE")" "$pid"
+	# A record lost while the daemon serves: setup must not start another
+	# daemon on the same socket.
+	mv "$STATE" "$T/state.saved"
+	run "$SETUP"
+	mv "$T/state.saved" "$STATE"
+	assert_failure 1
+	assert_output --partial "vram-swapd is already running (pid $pid)"
+}
+
+@test "integration: --sleep then --resume, as vram-swap-sleep.service does around suspend" {
+	run "$SETUP"
+	assert_success
+	pid=$(sed -n 's/^pid=//p' "$STATE")
+	run "$TEARDOWN" --sleep
+	assert_success
+	kill -0 "$pid"
+	grep -qx sleeping=1 "$STATE"
+	: >"$CALLS"
+	run "$SETUP" --resume
+	assert_success
+	assert_equal "$(calls)" "modprobe nbd
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap
+mkswap -L vram-swap /dev/nbd0
+swapon -p 1000 --discard=pages /dev/nbd0"
+	run "$STATUS"
+	assert_success
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# vram-swap-status against a stub daemon's status file (unit level).
+
+load helpers
+
+setup() {
+	vs_env
+	DPID=""
+}
+
+teardown() {
+	kill_pid "$DPID"
+}
+
+# json_get EXPR: evaluates a Python expression on the parsed JSON output
+# (j); fails if the output is not valid JSON.
+json_get() {
+	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(json.dumps(eval(sys.argv[1])))' "$1" <<<"$output"
+}
+
+@test "status: --help prints usage and exits 0" {
+	run "$STATUS" --help
+	assert_success
+	assert_output --partial "Usage: vram-swap-status [--json]"
+}
+
+@test "status: an unknown option is a usage error (exit 2)" {
+	run "$STATUS" --yaml
+	assert_failure 2
+}
+
+@test "status: nothing set up: text says so, exit 3" {
+	run "$STATUS"
+	assert_failure 3
+	assert_output "vram-swap: not set up
+  daemon:    not running"
+}
+
+@test "status: active: text shows daemon, GPU, export, device, swap, counters" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0
+	run "$STATUS"
+	assert_success
+	assert_line "vram-swap: active"
+	assert_line "  daemon:    running, pid $DPID, serving (started directly)"
+	assert_line "  GPU:       NVIDIA H100 80GB HBM3 (GPU-1b2c3d4e-0000-1111-2222-333344445555, 0000:65:00.0)"
+	assert_line "  export:    vram-swap on /x: 64.0 MiB, 4.0 KiB in use, 1 client(s)"
+	assert_line "  nbd:       /dev/nbd0 (attached, 4 connection(s))"
+	assert_line "  swap:      0 B used of 64.0 MiB, priority 1000"
+	assert_line "  requests:  3 reads, 5 writes, 1 trims, 0 write-zeroes, 2 flushes"
+	assert_line "  bytes:     12.0 KiB read, 20.0 KiB written"
+	assert_line "  errors:    0 I/O, 0 protocol"
+}
+
+@test "status: --json is valid JSON with the same facts" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0
+	run "$STATUS" --json
+	assert_success
+	[[ $(json_get 'j["active"]') == true ]]
+	[[ $(json_get 'j["daemon"]') == "{\"running\": true, \"pid\": $DPID, \"state\": \"serving\", \"mode\": \"direct\", \"version\": \"0.1.0\"}" ]]
+	[[ $(json_get 'j["gpu"]["name"]') == '"NVIDIA H100 80GB HBM3"' ]]
+	[[ $(json_get 'j["export"]["size_bytes"]') == 67108864 ]]
+	[[ $(json_get 'j["nbd_device"]') == '"/dev/nbd0"' ]]
+	[[ $(json_get 'j["swap"]') == '{"active": true, "size_bytes": 67104768, "used_bytes": 0, "priority": 1000}' ]]
+	[[ $(json_get 'j["counters"]["writes"]') == 5 ]]
+	[[ $(json_get 'j["counters"]["write_bytes"]') == 20480 ]]
+	[[ $(json_get 'len(j["counters"])') == 9 ]]
+}
+
+@test "status: --json when not running: nulls, exit 3" {
+	run "$STATUS" --json
+	assert_failure 3
+	[[ $(json_get 'j["active"]') == false ]]
+	[[ $(json_get 'j["daemon"]["running"]') == false ]]
+	[[ $(json_get 'j["daemon"]["pid"]') == null ]]
+	[[ $(json_get 'j["counters"]["reads"]') == null ]]
+}
+
+@test "status: a stale status file from a dead daemon is called stale" {
+	mkdir -p "$RUNDIR"
+	printf '%s\n' pid=999999 state=serving backend=cuda >"$RUNDIR/status"
+	run "$STATUS"
+	assert_failure 3
+	assert_line "  daemon:    not running (stale status file from pid 999999)"
+	refute_line --partial "requests:"
+}
+
+@test "status: swap detached for sleep is NOT active and says why" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	sed -i 's/^swap=1/swap=0/; s/^attached=1/attached=0/' "$STATE"
+	echo sleeping=1 >>"$STATE"
+	run "$STATUS"
+	assert_failure 3
+	assert_line "vram-swap: NOT active"
+	assert_line "  swap:      off (detached for sleep)"
+	assert_line "  nbd:       /dev/nbd0 (detached, 4 connection(s))"
+}
+
+@test "status: counters sharing one line, and odd characters, are handled" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0
+	printf '%s\n' pid="$DPID" state=serving backend=cuda 'device=GPU "quoted" \ name' \
+		"reads=7 writes=8 trims=9 zeroes=1 flushes=2" size_bytes=oops >"$RUNDIR/status"
+	run "$STATUS" --json
+	assert_success
+	[[ $(json_get 'j["counters"]["trims"]') == 9 ]]
+	[[ $(json_get 'j["gpu"]["name"]') == '"GPU \"quoted\" \\ name"' ]]
+	[[ $(json_get 'j["export"]["size_bytes"]') == null ]]
+}

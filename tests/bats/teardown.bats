@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# vram-swap-teardown with every system command stubbed (unit level).
+
+load helpers
+
+setup() {
+	vs_env
+	DPID=""
+}
+
+teardown() {
+	kill_pid "$DPID"
+}
+
+# A set-up state: stub daemon running, /dev/nbd0 attached and swapped on.
+set_up() {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID" "${1:-direct}"
+	swap_on_nbd0
+}
+
+@test "teardown: --help prints usage and exits 0" {
+	run "$TEARDOWN" --help
+	assert_success
+	assert_output --partial "Usage: vram-swap-teardown"
+	assert_output --partial "swapoff"
+}
+
+@test "teardown: an unknown option is a usage error (exit 2)" {
+	run "$TEARDOWN" --force
+	assert_failure 2
+	assert_output --partial "unknown option '--force'"
+}
+
+@test "teardown: refuses to run as non-root" {
+	set_up
+	STUB_UID=1000 run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "must run as root"
+	assert_equal "$(calls)" ""
+}
+
+@test "teardown: nothing set up is not an error" {
+	run "$TEARDOWN"
+	assert_success
+	assert_output --partial "vram-swap is not set up; nothing to do"
+	assert_equal "$(calls)" ""
+}
+
+@test "teardown: swapoff, detach, stop the daemon, in that order; then idempotent" {
+	set_up
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0"
+	assert_output --partial "vram-swap is off"
+	! kill -0 "$DPID" 2>/dev/null
+	assert_file_not_exists "$STATE"
+	assert_file_not_exists "$RUNDIR/status"
+	run grep nbd0 "$T/proc/swaps"
+	assert_failure
+	: >"$CALLS"
+	run "$TEARDOWN"
+	assert_success
+	assert_output --partial "nothing to do"
+	assert_equal "$(calls)" ""
+}
+
+@test "teardown: swapoff failing leaves everything attached and says so" {
+	set_up
+	STUB_SWAPOFF_FAIL=1 run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "swapoff /dev/nbd0 failed: swapoff: /dev/nbd0: swapoff failed: Cannot allocate memory"
+	assert_output --partial "leaving /dev/nbd0 attached and vram-swapd running: detaching now would lose the pages"
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	kill -0 "$DPID"
+	run cat "$STATE"
+	assert_line attached=1
+	assert_line swap=1
+	# Once memory is free again, the same command finishes the job.
+	run "$TEARDOWN"
+	assert_success
+	! kill -0 "$DPID" 2>/dev/null
+}
+
+@test "teardown: nbd-client -d failing keeps the daemon" {
+	set_up
+	stub nbd-client 1 "nbd-client: Cannot open NBD: Permission denied"
+	run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "nbd-client -d /dev/nbd0 failed: nbd-client: Cannot open NBD: Permission denied; swap is off, vram-swapd is left running"
+	kill -0 "$DPID"
+	run cat "$STATE"
+	assert_line swap=0
+	assert_line attached=1
+}
+
+@test "teardown: swap already off (e.g. swapoff by hand) still detaches and stops" {
+	set_up
+	grep -v nbd0 "$T/proc/swaps" >"$T/swaps" && mv "$T/swaps" "$T/proc/swaps"
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "nbd-client -d /dev/nbd0"
+	! kill -0 "$DPID" 2>/dev/null
+}
+
+@test "teardown: setup through systemd is stopped through systemctl" {
+	set_up systemd
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0
+systemctl stop vram-swap.service"
+	assert_file_not_exists "$STATE"
+}
+
+@test "teardown: systemctl stop failing is reported" {
+	set_up systemd
+	stub systemctl 1 "Failed to stop vram-swap.service: Access denied"
+	run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "systemctl stop vram-swap.service failed: Failed to stop vram-swap.service: Access denied; swap is off and detached"
+}
+
+@test "teardown: --keep-daemon (the unit's ExecStop) swaps off and detaches only" {
+	set_up systemd
+	run "$TEARDOWN" --keep-daemon
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0"
+	kill -0 "$DPID"
+	run cat "$STATE"
+	assert_line swap=0
+	assert_line attached=0
+}
+
+@test "teardown: --sleep detaches and marks the swap for re-attachment" {
+	set_up systemd
+	run "$TEARDOWN" --sleep
+	assert_success
+	assert_output --partial "off and detached for sleep"
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0"
+	kill -0 "$DPID"
+	run cat "$STATE"
+	assert_line sleeping=1
+}
+
+@test "teardown: --sleep refuses the sleep when swapoff fails" {
+	set_up systemd
+	STUB_SWAPOFF_FAIL=1 run "$TEARDOWN" --sleep
+	assert_failure 1
+	assert_output --partial "refusing to sleep: swapoff /dev/nbd0 failed"
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	run cat "$STATE"
+	refute_line sleeping=1
+}
+
+@test "teardown: --sleep with a record but no daemon and no swap does nothing" {
+	write_state 999999 systemd
+	run "$TEARDOWN" --sleep
+	assert_success
+	assert_equal "$(calls)" ""
+	run cat "$STATE"
+	refute_line sleeping=1
+}
+
+@test "teardown: a running daemon without setup's record is not touched" {
+	DPID=$(start_stub_daemon)
+	run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "vram-swapd (pid $DPID) is running, but $STATE"
+	kill -0 "$DPID"
+	assert_equal "$(calls)" ""
+}
+
+@test "teardown: a daemon that does not exit after SIGTERM is reported" {
+	set_up
+	# A daemon still draining: it ignores SIGTERM while a client is attached.
+	kill_pid "$DPID"
+	stub_script vram-swapd 'trap "" TERM; while :; do sleep 0.1; done'
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	VRAM_SWAP_STOP_TIMEOUT=1 run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "vram-swapd (pid $DPID) is still running 1 s after SIGTERM; swap is off and detached"
+	kill -KILL "$DPID"
+}

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# The .rpm as built: files and modes, config files, requirements,
+# scriptlets, rpmlint, and how the spec parses with Fedora's systemd macros.
+# Sourced by run.sh (RPM, SRC, WORK, HERE set).
+section "rpm contents: $(basename "$RPM")"
+
+q() { rpm -qp --nosignature "$@" "$RPM"; }
+actual=$(q --qf '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]' |
+	grep -v ' /usr/lib/\.build-id' | sed 's|README\.md\.gz$|README.md|' | sort)
+same_text "file list, modes and owners (rpm -qpl)" "$(grep -v "^#" "$HERE/rpm.files" | sort)" "$actual"
+same_text "config files (rpm -qpc)" "/etc/default/vram-swap" "$(q -c)"
+check "/etc/default/vram-swap is %config(noreplace)" \
+	has_line "$(q --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]')" "cn /etc/default/vram-swap"
+
+requires=$(q --requires)
+check "Requires nbd" has_line "$requires" nbd
+check "Requires kmod" has_line "$requires" kmod
+check "no requirement on an NVIDIA package" lacks_re "$requires" 'nvidia|cuda'
+
+scripts=$(q --scripts)
+check "scriptlets never start or restart the unit" lacks_re "$scripts" '(systemctl[^#]*(start|restart))|try-restart'
+check "scriptlets never touch the GPU" lacks_re "$scripts" 'nvidia|cuda|/dev/nvidia'
+check "%preun detaches through vram-swap-teardown on erase" has_re "$scripts" 'if ! /usr/sbin/vram-swap-teardown; then'
+check "%post tells how the new version takes over" has_re "$scripts" "vram-swap-teardown && vram-swap-setup"
+check "%postun clears /run/vram-swap on erase" has_re "$scripts" 'rm -rf /run/vram-swap'
+
+if rpmlint -c "$SRC/rpm/rpmlint.toml" "$RPM" "$SRC/rpm/vram-swap.spec" > "$WORK/rpmlint.log" 2>&1 &&
+   ! grep -qE ': [EW]: ' "$WORK/rpmlint.log"; then
+	ok "rpmlint: no errors or warnings (filters explained in rpm/rpmlint.toml)"
+else
+	fail "rpmlint:"; sed 's/^/       /' "$WORK/rpmlint.log"
+fi
+
+# The same spec on Fedora: the guarded macros must be the ones used.
+fedora=$(rpmspec -P --load "$HERE/fedora-systemd.macros" "$SRC/rpm/vram-swap.spec" 2>&1)
+check "with Fedora's macros: %systemd_post/_preun/_postun used" has_re "$fedora" 'FEDORA_SYSTEMD_POST vram-swap.service'
+check "with Fedora's macros: %systemd_preun used" has_re "$fedora" 'FEDORA_SYSTEMD_PREUN vram-swap.service'
+check "with Fedora's macros: %systemd_postun (no restart) used" has_re "$fedora" 'FEDORA_SYSTEMD_POSTUN vram-swap.service'
+check "with Fedora's macros: never _with_restart, no fallback systemctl" \
+	lacks_re "$fedora" 'WITH_RESTART|systemctl (daemon-reload|--no-reload)'
