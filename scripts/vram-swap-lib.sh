@@ -434,8 +434,12 @@ vs_driver_versions_match() {
 		kver=$(sed -n 's/^NVRM version:.*Kernel Module[^0-9]*\([0-9][0-9.]*\).*/\1/p' \
 			"$VS_PROC/driver/nvidia/version")
 	fi
-	lib=${VRAM_SWAP_LIBCUDA:-$(ldconfig -p 2>/dev/null |
-		sed -n 's/^[[:space:]]*libcuda\.so\.1 (.*x86-64.*) => //p; s/^[[:space:]]*libcuda\.so\.1 (.*) => //p' | head -n 1)}
+	# Prefer the 64-bit entry, "(libc6,x86-64)" or "(libc6,AArch64)", over
+	# a 32-bit "(libc6)" one.
+	lib=${VRAM_SWAP_LIBCUDA:-$(ldconfig -p 2>/dev/null | awk '
+		$1 == "libcuda.so.1" && $2 ~ /,/ { print $NF; found = 1; exit }
+		$1 == "libcuda.so.1" && !any { any = $NF }
+		END { if (!found && any) print any }')}
 	if [[ -n $lib ]]; then
 		lib=$(readlink -f -- "$lib" 2>/dev/null)
 		[[ ${lib##*/} =~ ^libcuda\.so\.([0-9]+\.[0-9.]+)$ ]] && uver=${BASH_REMATCH[1]}

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Stub bodies are single-quoted on purpose (they expand when run); the
 # variables set here are used by the .bats files.
-# shellcheck disable=SC2016,SC2034
+# shellcheck disable=SC2016,SC2034,SC2154 # $output comes from bats
 # Common set-up of the shell-front tests: a fake /proc, /sys, /etc, /run and
 # /dev under the test's own directory, and a bin/ of stubs first on PATH.
 # Every stub appends "NAME ARGS" to $CALLS, so tests assert the exact
@@ -158,7 +158,7 @@ start_stub_daemon() {
 	mkdir -p "$RUNDIR"
 	"$T/bin/vram-swapd" --status-file "$RUNDIR/status" >/dev/null 2>&1 &
 	local pid=$! i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 400; i++)); do
 		[[ -s $RUNDIR/status ]] && break
 		sleep 0.05
 	done
@@ -196,4 +196,31 @@ kill_recorded_daemon() {
 	local pid
 	pid=$(sed -n 's/^pid=//p' "$STATE" 2>/dev/null)
 	kill_pid "$pid"
+}
+
+# json_expect PATH=VALUE...: $output is valid JSON and holds each leaf,
+# written as dotted.path=JSON-value (e.g. swap.priority=1000,
+# gpu.name="NVIDIA H100"). One python3 run per call.
+json_expect() {
+	local flat l
+	flat=$(/usr/bin/python3 -c '
+import json, sys
+def walk(path, v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            walk(path + [k], x)
+    else:
+        print(".".join(path) + "=" + json.dumps(v))
+walk([], json.loads(sys.stdin.read()))' <<<"$output") || fail "not valid JSON: $output"
+	for l in "$@"; do
+		grep -qxF -- "$l" <<<"$flat" || fail "JSON lacks $l; it holds:
+$flat"
+	done
+}
+
+# Fails unless process PID is gone. (A bare "! cmd" never fails a bats test.)
+refute_alive() {
+	if kill -0 "$1" 2>/dev/null; then
+		fail "process $1 is still running"
+	fi
 }

@@ -39,10 +39,6 @@ teardown() {
 	kill_recorded_daemon
 }
 
-json_get() {
-	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(json.dumps(eval(sys.argv[1])))' "$1" <<<"$output"
-}
-
 @test "integration: setup, status, refused teardown, teardown with the real daemon" {
 	run "$SETUP"
 	assert_success
@@ -74,14 +70,9 @@ swapon --show"
 
 	run "$STATUS" --json
 	assert_success
-	[[ $(json_get 'j["active"]') == true ]]
-	[[ $(json_get 'j["backend"]') == '"host"' ]]
-	[[ $(json_get 'j["daemon"]["pid"]') == "$pid" ]]
-	[[ $(json_get 'j["daemon"]["state"]') == '"serving"' ]]
-	[[ $(json_get 'j["export"]["size_bytes"]') == 67108864 ]]
-	[[ $(json_get 'j["export"]["socket"]') == "\"$SOCK\"" ]]
-	[[ $(json_get 'j["swap"]["priority"]') == 1000 ]]
-	[[ $(json_get 'j["counters"]["io_errors"]') == 0 ]]
+	json_expect active=true 'backend="host"' "daemon.pid=$pid" 'daemon.state="serving"' \
+		export.size_bytes=67108864 "export.socket=\"$SOCK\"" swap.priority=1000 \
+		counters.io_errors=0 counters.proto_errors=0
 
 	# swapoff fails: nothing else is touched, the daemon keeps serving.
 	: >"$CALLS"
@@ -99,7 +90,7 @@ swapon --show"
 	assert_success
 	assert_equal "$(calls)" "swapoff /dev/nbd0
 nbd-client -d /dev/nbd0"
-	! kill -0 "$pid" 2>/dev/null
+	refute_alive "$pid"
 	assert_file_not_exists "$SOCK"
 	assert_file_not_exists "$RUNDIR/status"
 	assert_file_not_exists "$STATE"

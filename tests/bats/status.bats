@@ -12,12 +12,6 @@ teardown() {
 	kill_pid "$DPID"
 }
 
-# json_get EXPR: evaluates a Python expression on the parsed JSON output
-# (j); fails if the output is not valid JSON.
-json_get() {
-	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(json.dumps(eval(sys.argv[1])))' "$1" <<<"$output"
-}
-
 @test "status: --help prints usage and exits 0" {
 	run "$STATUS" --help
 	assert_success
@@ -59,24 +53,21 @@ json_get() {
 	swap_on_nbd0
 	run "$STATUS" --json
 	assert_success
-	[[ $(json_get 'j["active"]') == true ]]
-	[[ $(json_get 'j["daemon"]') == "{\"running\": true, \"pid\": $DPID, \"state\": \"serving\", \"mode\": \"direct\", \"version\": \"0.1.0\"}" ]]
-	[[ $(json_get 'j["gpu"]["name"]') == '"NVIDIA H100 80GB HBM3"' ]]
-	[[ $(json_get 'j["export"]["size_bytes"]') == 67108864 ]]
-	[[ $(json_get 'j["nbd_device"]') == '"/dev/nbd0"' ]]
-	[[ $(json_get 'j["swap"]') == '{"active": true, "size_bytes": 67104768, "used_bytes": 0, "priority": 1000}' ]]
-	[[ $(json_get 'j["counters"]["writes"]') == 5 ]]
-	[[ $(json_get 'j["counters"]["write_bytes"]') == 20480 ]]
-	[[ $(json_get 'len(j["counters"])') == 9 ]]
+	json_expect active=true daemon.running=true "daemon.pid=$DPID" 'daemon.state="serving"' \
+		'daemon.mode="direct"' 'daemon.version="0.1.0"' 'backend="cuda"' \
+		'gpu.name="NVIDIA H100 80GB HBM3"' 'gpu.bus_id="0000:65:00.0"' \
+		export.size_bytes=67108864 export.used_bytes=4096 export.clients=1 \
+		'nbd_device="/dev/nbd0"' swap.active=true swap.size_bytes=67104768 \
+		swap.used_bytes=0 swap.priority=1000 counters.reads=3 counters.writes=5 \
+		counters.trims=1 counters.zeroes=0 counters.flushes=2 counters.read_bytes=12288 \
+		counters.write_bytes=20480 counters.io_errors=0 counters.proto_errors=0
 }
 
 @test "status: --json when not running: nulls, exit 3" {
 	run "$STATUS" --json
 	assert_failure 3
-	[[ $(json_get 'j["active"]') == false ]]
-	[[ $(json_get 'j["daemon"]["running"]') == false ]]
-	[[ $(json_get 'j["daemon"]["pid"]') == null ]]
-	[[ $(json_get 'j["counters"]["reads"]') == null ]]
+	json_expect active=false daemon.running=false daemon.pid=null daemon.state='"stopped"' \
+		counters.reads=null swap.active=false nbd_device=null
 }
 
 @test "status: a stale status file from a dead daemon is called stale" {
@@ -108,7 +99,6 @@ json_get() {
 		"reads=7 writes=8 trims=9 zeroes=1 flushes=2" size_bytes=oops >"$RUNDIR/status"
 	run "$STATUS" --json
 	assert_success
-	[[ $(json_get 'j["counters"]["trims"]') == 9 ]]
-	[[ $(json_get 'j["gpu"]["name"]') == '"GPU \"quoted\" \\ name"' ]]
-	[[ $(json_get 'j["export"]["size_bytes"]') == null ]]
+	json_expect counters.trims=9 counters.reads=7 'gpu.name="GPU \"quoted\" \\ name"' \
+		export.size_bytes=null
 }

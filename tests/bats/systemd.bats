@@ -76,6 +76,28 @@ install_here() {
 	done
 }
 
+@test "systemd: each sleep transaction pulls in both sleep units, without ordering cycles" {
+	install_here
+	printf '#!/bin/sh\n' >"$T/sbin/vram-swapd"
+	chmod +x "$T/sbin/vram-swapd"
+	# Our units next to the system's (the trailing colon keeps the defaults);
+	# the debug log lists the jobs that starting the sleep service installs.
+	for s in systemd-suspend systemd-hibernate systemd-hybrid-sleep \
+		systemd-suspend-then-hibernate; do
+		SYSTEMD_UNIT_PATH=$T/units: SYSTEMD_LOG_LEVEL=debug run \
+			systemd-analyze --man=no verify "$s.service"
+		assert_success
+		assert_line --partial "vram-swap-sleep.service: Installed new job vram-swap-sleep.service/start"
+		assert_line --partial "vram-swap-resume.service: Installed new job vram-swap-resume.service/start"
+		refute_output --partial "ordering cycle"
+	done
+	SYSTEMD_UNIT_PATH=$T/units: SYSTEMD_LOG_LEVEL=debug run \
+		systemd-analyze --man=no verify vram-swap.service
+	assert_success
+	assert_line --partial "modprobe@nbd.service: Installed new job modprobe@nbd.service/start"
+	refute_output --partial "ordering cycle"
+}
+
 @test "install: DESTDIR, paths substituted, library found from the installed layout" {
 	d=$T/dest
 	make -s -C "$REPO" install-scripts install-systemd DESTDIR="$d" PREFIX=/usr >/dev/null
@@ -101,7 +123,7 @@ install_here() {
 	mv "$d/usr/lib/vram-swap" "$d/usr/lib/elsewhere"
 	run "$d/usr/sbin/vram-swap-status" --help
 	assert_failure 1
-	assert_output --partial "cannot read the helper library"
+	assert_output --partial "cannot find the helper library vram-swap-lib.sh"
 	VRAM_SWAP_LIB=$d/usr/lib/elsewhere/vram-swap-lib.sh run "$d/usr/sbin/vram-swap-teardown" --help
 	assert_success
 }

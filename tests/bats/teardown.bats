@@ -54,7 +54,7 @@ set_up() {
 	assert_equal "$(calls)" "swapoff /dev/nbd0
 nbd-client -d /dev/nbd0"
 	assert_output --partial "vram-swap is off"
-	! kill -0 "$DPID" 2>/dev/null
+	refute_alive "$DPID"
 	assert_file_not_exists "$STATE"
 	assert_file_not_exists "$RUNDIR/status"
 	run grep nbd0 "$T/proc/swaps"
@@ -80,7 +80,7 @@ nbd-client -d /dev/nbd0"
 	# Once memory is free again, the same command finishes the job.
 	run "$TEARDOWN"
 	assert_success
-	! kill -0 "$DPID" 2>/dev/null
+	refute_alive "$DPID"
 }
 
 @test "teardown: nbd-client -d failing keeps the daemon" {
@@ -101,7 +101,7 @@ nbd-client -d /dev/nbd0"
 	run "$TEARDOWN"
 	assert_success
 	assert_equal "$(calls)" "nbd-client -d /dev/nbd0"
-	! kill -0 "$DPID" 2>/dev/null
+	refute_alive "$DPID"
 }
 
 @test "teardown: setup through systemd is stopped through systemctl" {
@@ -178,7 +178,8 @@ nbd-client -d /dev/nbd0"
 	set_up
 	# A daemon still draining: it ignores SIGTERM while a client is attached.
 	kill_pid "$DPID"
-	stub_script vram-swapd 'trap "" TERM; while :; do sleep 0.1; done'
+	stub_script vram-swapd 'trap "" TERM; echo pid=$$ >"$VRAM_SWAP_RUNDIR/vram-swap/status"
+while :; do sleep 0.1; done'
 	DPID=$(start_stub_daemon)
 	write_state "$DPID"
 	VRAM_SWAP_STOP_TIMEOUT=1 run "$TEARDOWN"
