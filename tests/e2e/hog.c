@@ -10,7 +10,8 @@
  *
  * After filling it writes READYFILE and waits: SIGUSR1 verifies every page
  * (touching them all, so swapped pages are read back) and prints one line;
- * SIGTERM verifies once more and exits 0 if every pass was good, else 1.
+ * SIGTERM exits 0 if every pass was good (and there was one), else 1; it
+ * does not verify again, since under TCG each pass costs the test time.
  * Built static so the guest needs no extra libraries for it. */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -122,12 +123,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	int good = 1, sig;
+	int good = 1, passes = 0, sig;
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		good &= verify(mem, pages, seed, sig == SIGTERM ? "exit" : "usr1");
-		if (sig == SIGTERM)
-			return good ? 0 : 1;
+		if (sig == SIGTERM) {
+			printf("hog: exit after %d verify pass(es), %s\n", passes,
+			       good && passes ? "all ok" : "NOT all ok");
+			return good && passes ? 0 : 1;
+		}
+		good &= verify(mem, pages, seed, "usr1");
+		passes++;
 	}
 }

@@ -21,7 +21,7 @@
 #   E2E_DAEMON    vram-swapd for --remote             (build/vram-swapd)
 #   E2E_BACKEND, E2E_SIZE   the --remote daemon's backend and size (host, 1G)
 #   E2E_MEM       guest RAM in MiB (1024 local, 512 remote)
-#   E2E_EXTRA     MiB of pressure beyond the guest's MemAvailable (320)
+#   E2E_EXTRA     MiB of pressure beyond the guest's MemAvailable (256)
 #   E2E_TIMEOUT   seconds for the whole guest run (480)
 #   E2E_ACCEL     qemu accelerator (tcg: KVM did not boot guests here)
 #   E2E_LOG       console log path                    (E2E_DIR/console.log)
@@ -63,7 +63,7 @@ qargs=(-accel "${E2E_ACCEL:-tcg}" -smp 2 -m "$mem" -nodefaults -no-reboot
 # root=/dev/ram0 only makes the initramfs a ramfs, which never swaps: the
 # test's own programs and logs stay out of the swap under test.
 conns=${E2E_CONNS:-1 4}
-append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-320} e2e.conns=${conns// /,}"
+append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,}"
 
 if [ "$mode" = remote ]; then
 	daemon=${E2E_DAEMON:-build/vram-swapd}
@@ -151,10 +151,12 @@ for s in $steps; do
 	grep -qF "E2E: PASS $s:" "$con" || bad "step $s did not pass"
 done
 
-# The kernel's word, console and full dmesg alike.
-k=$(grep -E 'Write-error on swap-device|I/O error|Kernel panic|Oops|BUG:' "$con" | head -n 3)
+# The kernel's word, console and full dmesg alike (not the steps' own
+# lines, which may quote it).
+grep -v '^E2E: ' "$con" >"$work/kernel"
+k=$(grep -E 'Write-error on swap-device|I/O error|Kernel panic|Oops|BUG:' "$work/kernel" | head -n 3)
 [ -z "$k" ] || bad "kernel: $k"
-k=$(grep -E 'Killed process [0-9]+ \(' "$con" | grep -v '(e2e-hog)' | head -n 3)
+k=$(grep -E 'Killed process [0-9]+ \(' "$work/kernel" | grep -v '(e2e-hog)' | head -n 3)
 [ -z "$k" ] || bad "OOM kill of something other than the memory hog: $k"
 
 if [ "$mode" = remote ]; then
