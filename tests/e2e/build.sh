@@ -17,9 +17,6 @@ out=${E2E_BUILD:-build/e2e}
 cache=${E2E_CACHE:-$here/cache}
 
 [ -x build/vram-swapd ] || die "build/vram-swapd missing: run make first"
-for s in vram-swap-setup vram-swap-teardown vram-swap-status vram-swap-lib.sh; do
-	[ -f "scripts/$s" ] || die "scripts/$s missing"
-done
 
 mkdir -p "$out"
 cc=${CC:-cc}
@@ -30,20 +27,15 @@ $cc -O2 -std=c11 -Wall -Wextra -Werror -static -o "$out/uds-bridge" "$here/uds-b
 kdir=$("$here/fetch-kernel.sh" "$cache") || die "no kernel (see above)"
 cp "$(ls "$kdir"/boot/vmlinuz-* | head -n 1)" "$out/vmlinuz"
 
-root=$out/root
+root=$(cd "$out" && pwd)/root
 rm -rf "$root"
-mkdir -p "$root/usr/sbin" "$root/usr/bin" "$root/usr/lib/vram-swap" \
-	"$root/etc/default" "$root/e2e" "$root/var/log"
-# The packaged layout (docs/DESIGN.md): programs in /usr/sbin, the shared
-# library in /usr/lib/vram-swap, defaults in /etc/default/vram-swap.
-install -m 0755 build/vram-swapd "$root/usr/sbin/vram-swapd"
-for s in vram-swap-setup vram-swap-teardown vram-swap-status; do
-	install -m 0755 "scripts/$s" "$root/usr/sbin/$s"
-done
-install -m 0644 scripts/vram-swap-lib.sh "$root/usr/lib/vram-swap/vram-swap-lib.sh"
-if [ -f systemd/vram-swap.default ]; then
-	install -m 0644 systemd/vram-swap.default "$root/etc/default/vram-swap"
-fi
+mkdir -p "$root/usr/bin" "$root/e2e" "$root/var/log"
+# Installed the way a package installs them (docs/DESIGN.md layout):
+# programs in /usr/sbin, the library in /usr/lib/vram-swap, the defaults
+# file in /etc/default/vram-swap (the guest rewrites it per round).
+make -s install-daemon install-scripts install-systemd DESTDIR="$root" \
+	PREFIX=/usr LIBEXECDIR=/usr/lib/vram-swap SYSCONFDIR=/etc >/dev/null ||
+	die "make install into $root failed"
 install -m 0755 "$out/e2e-hog" "$root/usr/bin/e2e-hog"
 install -m 0755 "$here/guest/init" "$root/init"
 install -m 0755 "$here/guest/e2e-guest.sh" "$root/e2e/e2e-guest.sh"
