@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The few CUDA Driver API entry points vram-swapd uses, declared by hand so
+ * that neither the build nor the run needs a CUDA toolkit: libcuda.so.1 (the
+ * driver's library) is dlopen()ed and these are resolved by their versioned
+ * symbol names. tests/cuda/apicheck.c compiles this file against a real
+ * cuda.h (where one exists) and fails on any difference in signature or
+ * layout; with VS_CUDA_API_CHECK defined the type names below map onto
+ * cuda.h's, so that the checker compares signatures, not spellings.
+ */
+#ifndef VS_CUDA_API_H
+#define VS_CUDA_API_H
+
+#include <stddef.h>
+
+/* Our own spelling of the few structures we pass (checked against cuda.h). */
+struct vs_cuuuid_st { char bytes[16]; };
+struct vs_cumemlocation_st {
+	int type;   /* CUmemLocationType */
+	int id;
+};
+struct vs_cumemcpyattributes_st {
+	int src_access_order;            /* CUmemcpySrcAccessOrder */
+	struct vs_cumemlocation_st src_loc_hint;
+	struct vs_cumemlocation_st dst_loc_hint;
+	unsigned int flags;
+};
+
+#ifdef VS_CUDA_API_CHECK
+typedef CUresult vs_curesult;
+typedef CUdevice vs_cudevice;
+typedef CUcontext vs_cucontext;
+typedef CUstream vs_custream;
+typedef CUdeviceptr vs_cudeviceptr;
+typedef CUuuid vs_cuuuid;
+typedef CUmemcpyAttributes vs_cumemcpyattributes;
+#else
+typedef int vs_curesult;                    /* enum cudaError_enum */
+typedef int vs_cudevice;
+typedef struct vs_cuctx_st *vs_cucontext;
+typedef struct vs_custream_st *vs_custream;
+typedef unsigned long long vs_cudeviceptr;  /* 64-bit builds only */
+typedef struct vs_cuuuid_st vs_cuuuid;
+typedef struct vs_cumemcpyattributes_st vs_cumemcpyattributes;
+#endif
+
+/* Values from the Driver API that we pass or test. */
+enum {
+	VS_CUDA_SUCCESS = 0,
+	VS_CUDA_ERROR_INVALID_VALUE = 1,
+	VS_CUDA_ERROR_OUT_OF_MEMORY = 2,
+	VS_CUDA_ERROR_NOT_INITIALIZED = 3,
+	VS_CUDA_ERROR_DEINITIALIZED = 4,
+	VS_CUDA_ERROR_STUB_LIBRARY = 34,
+	VS_CUDA_ERROR_DEVICE_UNAVAILABLE = 46,
+	VS_CUDA_ERROR_NO_DEVICE = 100,
+	VS_CUDA_ERROR_INVALID_DEVICE = 101,
+	VS_CUDA_ERROR_ECC_UNCORRECTABLE = 214,
+	VS_CUDA_ERROR_OPERATING_SYSTEM = 304,
+	VS_CUDA_ERROR_NOT_READY = 600,
+	VS_CUDA_ERROR_ILLEGAL_ADDRESS = 700,
+	VS_CUDA_ERROR_LAUNCH_FAILED = 719,
+	VS_CUDA_ERROR_SYSTEM_NOT_READY = 802,
+	VS_CUDA_ERROR_SYSTEM_DRIVER_MISMATCH = 803,
+	VS_CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE = 804,
+	VS_CUDA_ERROR_UNKNOWN = 999,
+};
+#define VS_CU_MEMHOSTALLOC_PORTABLE 0x01u
+#define VS_CU_STREAM_NON_BLOCKING 0x1u
+#define VS_CU_MEMCPY_SRC_ACCESS_ORDER_STREAM 1
+#define VS_CU_MEM_LOCATION_TYPE_DEVICE 1
+#define VS_CU_MEM_LOCATION_TYPE_HOST 2
+
+/*
+ * X(symbol, return type, parameters): every required entry point, by the
+ * exact name libcuda exports. The backend turns this list into a table of
+ * function pointers; the checker turns it into static assertions.
+ */
+#define VS_CUDA_FUNCS(X) \
+	X(cuInit, vs_curesult, (unsigned int flags)) \
+	X(cuDriverGetVersion, vs_curesult, (int *version)) \
+	X(cuGetErrorName, vs_curesult, (vs_curesult err, const char **name)) \
+	X(cuDeviceGet, vs_curesult, (vs_cudevice *dev, int ordinal)) \
+	X(cuDeviceGetCount, vs_curesult, (int *count)) \
+	X(cuDeviceGetName, vs_curesult, (char *name, int len, vs_cudevice dev)) \
+	X(cuDeviceGetPCIBusId, vs_curesult, (char *bus_id, int len, vs_cudevice dev)) \
+	X(cuDeviceTotalMem_v2, vs_curesult, (size_t *bytes, vs_cudevice dev)) \
+	X(cuDevicePrimaryCtxRetain, vs_curesult, (vs_cucontext *ctx, vs_cudevice dev)) \
+	X(cuDevicePrimaryCtxRelease_v2, vs_curesult, (vs_cudevice dev)) \
+	X(cuCtxSetCurrent, vs_curesult, (vs_cucontext ctx)) \
+	X(cuMemGetInfo_v2, vs_curesult, (size_t *free_bytes, size_t *total_bytes)) \
+	X(cuMemAlloc_v2, vs_curesult, (vs_cudeviceptr *dptr, size_t bytes)) \
+	X(cuMemFree_v2, vs_curesult, (vs_cudeviceptr dptr)) \
+	X(cuMemHostAlloc, vs_curesult, (void **p, size_t bytes, unsigned int flags)) \
+	X(cuMemFreeHost, vs_curesult, (void *p)) \
+	X(cuStreamCreate, vs_curesult, (vs_custream *stream, unsigned int flags)) \
+	X(cuStreamDestroy_v2, vs_curesult, (vs_custream stream)) \
+	X(cuStreamSynchronize, vs_curesult, (vs_custream stream)) \
+	X(cuStreamQuery, vs_curesult, (vs_custream stream)) \
+	X(cuMemcpyHtoDAsync_v2, vs_curesult, (vs_cudeviceptr dst, const void *src, \
+	                                      size_t bytes, vs_custream stream)) \
+	X(cuMemcpyDtoHAsync_v2, vs_curesult, (void *dst, vs_cudeviceptr src, \
+	                                      size_t bytes, vs_custream stream))
+
+/* Entry points that older drivers lack; resolved if present. The UUID call's
+ * _v2 (11.4+) is the one cuda.h maps to; cuMemcpyBatchAsync_v2 is CUDA 13's
+ * (12.8's unversioned one had an extra failure-index argument). */
+#define VS_CUDA_OPT_FUNCS(X) \
+	X(cuDeviceGetUuid_v2, vs_curesult, (vs_cuuuid *uuid, vs_cudevice dev)) \
+	X(cuDeviceGetUuid, vs_curesult, (vs_cuuuid *uuid, vs_cudevice dev)) \
+	X(cuMemcpyBatchAsync_v2, vs_curesult, (vs_cudeviceptr *dsts, \
+	  vs_cudeviceptr *srcs, size_t *sizes, size_t count, \
+	  vs_cumemcpyattributes *attrs, size_t *attr_idxs, size_t num_attrs, \
+	  vs_custream stream))
+
+#define VS_CU_FNTYPE(sym, ret, params) typedef ret vs_##sym##_fn params;
+VS_CUDA_FUNCS(VS_CU_FNTYPE)
+VS_CUDA_OPT_FUNCS(VS_CU_FNTYPE)
+#undef VS_CU_FNTYPE
+
+#ifndef VS_CUDA_API_CHECK
+struct vs_cuda_api {
+#define VS_CU_PTR(sym, ret, params) vs_##sym##_fn *sym;
+	VS_CUDA_FUNCS(VS_CU_PTR)
+	VS_CUDA_OPT_FUNCS(VS_CU_PTR)
+#undef VS_CU_PTR
+};
+#endif
+
+#endif

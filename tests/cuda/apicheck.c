@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Holds src/cuda_api.h to a real cuda.h: every entry point's signature, the
+ * layout of every structure we pass and every constant we use. Compiling is
+ * the test; mk/cuda.mk skips it, saying so, where no cuda.h exists.
+ */
+#include <cuda.h>
+#include <stddef.h>
+
+#define VS_CUDA_API_CHECK
+#include "cuda_api.h"
+
+#define SAME_FN(sym, ret, params) \
+	_Static_assert(__builtin_types_compatible_p(vs_##sym##_fn, __typeof__(sym)), \
+	               #sym ": declaration differs from cuda.h");
+VS_CUDA_FUNCS(SAME_FN)
+VS_CUDA_OPT_FUNCS(SAME_FN)
+
+#define SAME(a, b) _Static_assert((long long)(a) == (long long)(b), #a " != " #b)
+SAME(sizeof(int), sizeof(CUresult));
+SAME(sizeof(int), sizeof(CUdevice));
+SAME(sizeof(unsigned long long), sizeof(CUdeviceptr));
+SAME(sizeof(struct vs_cuuuid_st), sizeof(CUuuid));
+SAME(sizeof(struct vs_cumemlocation_st), sizeof(CUmemLocation));
+SAME(offsetof(struct vs_cumemlocation_st, type), offsetof(CUmemLocation, type));
+SAME(offsetof(struct vs_cumemlocation_st, id), offsetof(CUmemLocation, id));
+SAME(sizeof(struct vs_cumemcpyattributes_st), sizeof(CUmemcpyAttributes));
+SAME(offsetof(struct vs_cumemcpyattributes_st, src_access_order),
+     offsetof(CUmemcpyAttributes, srcAccessOrder));
+SAME(offsetof(struct vs_cumemcpyattributes_st, src_loc_hint),
+     offsetof(CUmemcpyAttributes, srcLocHint));
+SAME(offsetof(struct vs_cumemcpyattributes_st, dst_loc_hint),
+     offsetof(CUmemcpyAttributes, dstLocHint));
+SAME(offsetof(struct vs_cumemcpyattributes_st, flags),
+     offsetof(CUmemcpyAttributes, flags));
+SAME(sizeof(int), sizeof(CUmemcpySrcAccessOrder));
+SAME(sizeof(int), sizeof(CUmemLocationType));
+
+SAME(VS_CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE);
+SAME(VS_CUDA_ERROR_OUT_OF_MEMORY, CUDA_ERROR_OUT_OF_MEMORY);
+SAME(VS_CUDA_ERROR_NOT_INITIALIZED, CUDA_ERROR_NOT_INITIALIZED);
+SAME(VS_CUDA_ERROR_DEINITIALIZED, CUDA_ERROR_DEINITIALIZED);
+SAME(VS_CUDA_ERROR_STUB_LIBRARY, CUDA_ERROR_STUB_LIBRARY);
+SAME(VS_CUDA_ERROR_DEVICE_UNAVAILABLE, CUDA_ERROR_DEVICE_UNAVAILABLE);
+SAME(VS_CUDA_ERROR_NO_DEVICE, CUDA_ERROR_NO_DEVICE);
+SAME(VS_CUDA_ERROR_INVALID_DEVICE, CUDA_ERROR_INVALID_DEVICE);
+SAME(VS_CUDA_ERROR_ECC_UNCORRECTABLE, CUDA_ERROR_ECC_UNCORRECTABLE);
+SAME(VS_CUDA_ERROR_OPERATING_SYSTEM, CUDA_ERROR_OPERATING_SYSTEM);
+SAME(VS_CUDA_ERROR_NOT_READY, CUDA_ERROR_NOT_READY);
+SAME(VS_CUDA_ERROR_ILLEGAL_ADDRESS, CUDA_ERROR_ILLEGAL_ADDRESS);
+SAME(VS_CUDA_ERROR_LAUNCH_FAILED, CUDA_ERROR_LAUNCH_FAILED);
+SAME(VS_CUDA_ERROR_SYSTEM_NOT_READY, CUDA_ERROR_SYSTEM_NOT_READY);
+SAME(VS_CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, CUDA_ERROR_SYSTEM_DRIVER_MISMATCH);
+SAME(VS_CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE, CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE);
+SAME(VS_CUDA_ERROR_UNKNOWN, CUDA_ERROR_UNKNOWN);
+SAME(VS_CU_MEMHOSTALLOC_PORTABLE, CU_MEMHOSTALLOC_PORTABLE);
+SAME(VS_CU_STREAM_NON_BLOCKING, CU_STREAM_NON_BLOCKING);
+SAME(VS_CU_MEMCPY_SRC_ACCESS_ORDER_STREAM, CU_MEMCPY_SRC_ACCESS_ORDER_STREAM);
+SAME(VS_CU_MEM_LOCATION_TYPE_DEVICE, CU_MEM_LOCATION_TYPE_DEVICE);
+SAME(VS_CU_MEM_LOCATION_TYPE_HOST, CU_MEM_LOCATION_TYPE_HOST);
+
+int main(void) { return 0; }

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A fake libcuda.so.1 for tests on machines without a GPU: the entry points
+ * vram-swapd uses, on host memory, with faults chosen by environment. Built
+ * by the tests only; never installed or packaged.
+ *
+ *   FAKECUDA_INIT=code          cuInit returns code
+ *   FAKECUDA_DEVICES=n          number of GPUs (default 1)
+ *   FAKECUDA_MEM=bytes          VRAM per GPU (default 1 GiB); free = MEM - allocated
+ *   FAKECUDA_ALLOC_CAP=bytes    cuMemAlloc of more than this fails (OOM)
+ *   FAKECUDA_FAIL_CODE=code     result of the faults below (default 1)
+ *   FAKECUDA_FAIL_COPY=n        the nth copy fails (once), at submission
+ *   FAKECUDA_FAIL_SYNC=n[:k]    the nth stream synchronisation fails (k times)
+ *   FAKECUDA_BAD_OFFSET=off     every copy touching byte off of an allocation
+ *                               of 1 MiB or more fails ...
+ *   FAKECUDA_BAD_AT=sync        ... at the next synchronisation (default: at
+ *                               submission)
+ *   FAKECUDA_BAD_DIR=read|write ... only copies from (read) or to (write) VRAM
+ *   FAKECUDA_CORRUPT_OFFSET=off reads from VRAM touching byte off of an
+ *                               allocation of 1 MiB or more deliver that byte
+ *                               flipped, silently
+ *   FAKECUDA_STICKY=n           from the nth copy on, every call fails with
+ *                               FAKECUDA_STICKY_CODE (default 700)
+ *   FAKECUDA_BATCH=0            cuMemcpyBatchAsync_v2 answers NOT_SUPPORTED
+ *   FAKECUDA_STATS=path         at exit, write call counts there
+ *
+ * Declarations come from the project's src/cuda_api.h, so the fake and the
+ * daemon agree by construction; tests/cuda/apicheck.c holds both to cuda.h.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "cuda_api.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define API __attribute__((visibility("default")))
+#define MAXDEV 8
+#define MAXALLOC 64
+
+/* Prototypes from the project's list: a fake entry point that strays from
+ * it fails to compile. */
+#define PROTO(sym, ret, params) API ret sym params;
+VS_CUDA_FUNCS(PROTO)
+VS_CUDA_OPT_FUNCS(PROTO)
+#undef PROTO
+
+struct vs_custream_st { int err; };
+struct vs_cuctx_st { int dev; };
+
+static struct vs_cuctx_st ctxs[MAXDEV];
+static _Thread_local struct vs_cuctx_st *current;
+static int inited;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { uintptr_t p; size_t n; int dev; } allocs[MAXALLOC];
+static size_t used[MAXDEV];
+static atomic_ulong n_copy, n_sync, n_batch, n_batch_copies, sticky_on;
+
+static unsigned long long env_u(const char *k, unsigned long long dflt)
+{
+	const char *v = getenv(k);
+	return v && *v ? strtoull(v, NULL, 0) : dflt;
+}
+
+static int ndev(void) { return (int)env_u("FAKECUDA_DEVICES", 1); }
+static int fail_code(void) { return (int)env_u("FAKECUDA_FAIL_CODE", 1); }
+
+static void write_stats(void)
+{
+	const char *p = getenv("FAKECUDA_STATS");
+	FILE *f = p ? fopen(p, "w") : NULL;
+	if (!f)
+		return;
+	fprintf(f, "copies=%lu\nsyncs=%lu\nbatches=%lu\nbatch_copies=%lu\n",
+	        n_copy, n_sync, n_batch, n_batch_copies);
+	fclose(f);
+}
+
+static int sticky(void)
+{
+	return sticky_on ? (int)env_u("FAKECUDA_STICKY_CODE", 700) : 0;
+}
+
+static int ready(void)
+{
+	if (!inited)
+		return 3;   /* NOT_INITIALIZED */
+	if (sticky())
+		return sticky();
+	return current ? 0 : 201;   /* INVALID_CONTEXT */
+}
+
+API vs_curesult cuInit(unsigned int flags)
+{
+	(void)flags;
+	int c = (int)env_u("FAKECUDA_INIT", 0);
+	if (c)
+		return c;
+	if (!inited)
+		atexit(write_stats);
+	inited = 1;
+	return 0;
+}
+
+API vs_curesult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+
+API vs_curesult cuGetErrorName(vs_curesult e, const char **s)
+{
+	switch (e) {
+	case 0: *s = "CUDA_SUCCESS"; return 0;
+	case 1: *s = "CUDA_ERROR_INVALID_VALUE"; return 0;
+	case 2: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return 0;
+	case 3: *s = "CUDA_ERROR_NOT_INITIALIZED"; return 0;
+	case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; return 0;
+	case 214: *s = "CUDA_ERROR_ECC_UNCORRECTABLE"; return 0;
+	case 700: *s = "CUDA_ERROR_ILLEGAL_ADDRESS"; return 0;
+	case 801: *s = "CUDA_ERROR_NOT_SUPPORTED"; return 0;
+	case 999: *s = "CUDA_ERROR_UNKNOWN"; return 0;
+	default: *s = NULL; return 1;
+	}
+}
+
+API vs_curesult cuDeviceGetCount(int *n)
+{
+	if (!inited)
+		return 3;
+	*n = ndev();
+	return 0;
+}
+
+API vs_curesult cuDeviceGet(vs_cudevice *d, int i)
+{
+	if (!inited)
+		return 3;
+	if (i < 0 || i >= ndev() || i >= MAXDEV)
+		return 101;
+	*d = i;
+	return 0;
+}
+
+API vs_curesult cuDeviceGetName(char *s, int len, vs_cudevice d)
+{
+	snprintf(s, (size_t)len, "Fake GPU %d", d);
+	return 0;
+}
+
+API vs_curesult cuDeviceGetPCIBusId(char *s, int len, vs_cudevice d)
+{
+	snprintf(s, (size_t)len, "0000:%02X:00.0", 0x10 * (d + 1));
+	return 0;
+}
+
+API vs_curesult cuDeviceGetUuid_v2(vs_cuuuid *u, vs_cudevice d)
+{
+	for (int i = 0; i < 16; i++)
+		u->bytes[i] = (char)(0xf0 + i);
+	u->bytes[15] = (char)d;
+	return 0;
+}
+
+API vs_curesult cuDeviceGetUuid(vs_cuuuid *u, vs_cudevice d)
+{
+	return cuDeviceGetUuid_v2(u, d);
+}
+
+API vs_curesult cuDeviceTotalMem_v2(size_t *b, vs_cudevice d)
+{
+	(void)d;
+	*b = env_u("FAKECUDA_MEM", 1ull << 30);
+	return 0;
+}
+
+API vs_curesult cuDevicePrimaryCtxRetain(vs_cucontext *c, vs_cudevice d)
+{
+	if (!inited)
+		return 3;
+	ctxs[d].dev = d;
+	*c = &ctxs[d];
+	return 0;
+}
+
+API vs_curesult cuDevicePrimaryCtxRelease_v2(vs_cudevice d) { (void)d; return 0; }
+
+API vs_curesult cuCtxSetCurrent(vs_cucontext c)
+{
+	if (sticky())
+		return sticky();
+	current = c;
+	return 0;
+}
+
+API vs_curesult cuMemGetInfo_v2(size_t *fr, size_t *tot)
+{
+	int r = ready();
+	if (r)
+		return r;
+	*tot = env_u("FAKECUDA_MEM", 1ull << 30);
+	*fr = *tot - used[current->dev];
+	return 0;
+}
+
+API vs_curesult cuMemAlloc_v2(vs_cudeviceptr *p, size_t n)
+{
+	int r = ready(), dev;
+	if (r)
+		return r;
+	dev = current->dev;
+	if (n == 0)
+		return 1;
+	pthread_mutex_lock(&mu);
+	if (n > env_u("FAKECUDA_ALLOC_CAP", ~0ull) ||
+	    used[dev] + n > env_u("FAKECUDA_MEM", 1ull << 30)) {
+		pthread_mutex_unlock(&mu);
+		return 2;
+	}
+	void *m = mmap(NULL, n, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		pthread_mutex_unlock(&mu);
+		return 2;
+	}
+	for (int i = 0; i < MAXALLOC; i++)
+		if (!allocs[i].p) {
+			allocs[i].p = (uintptr_t)m;
+			allocs[i].n = n;
+			allocs[i].dev = dev;
+			break;
+		}
+	used[dev] += n;
+	pthread_mutex_unlock(&mu);
+	*p = (vs_cudeviceptr)(uintptr_t)m;
+	return 0;
+}
+
+API vs_curesult cuMemFree_v2(vs_cudeviceptr p)
+{
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAXALLOC; i++)
+		if (allocs[i].p == p) {
+			munmap((void *)allocs[i].p, allocs[i].n);
+			used[allocs[i].dev] -= allocs[i].n;
+			allocs[i].p = 0;
+		}
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
+API vs_curesult cuMemHostAlloc(void **p, size_t n, unsigned int flags)
+{
+	(void)flags;
+	int r = ready();
+	if (r)
+		return r;
+	*p = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+	return *p ? 0 : 2;
+}
+
+API vs_curesult cuMemFreeHost(void *p) { free(p); return 0; }
+
+API vs_curesult cuStreamCreate(vs_custream *s, unsigned int flags)
+{
+	(void)flags;
+	int r = ready();
+	if (r)
+		return r;
+	*s = calloc(1, sizeof **s);
+	return *s ? 0 : 2;
+}
+
+API vs_curesult cuStreamDestroy_v2(vs_custream s) { free(s); return 0; }
+
+API vs_curesult cuStreamSynchronize(vs_custream s)
+{
+	unsigned long nth = ++n_sync;
+	int r = ready();
+	if (r)
+		return r;
+	if (s->err) {
+		r = s->err;
+		s->err = 0;
+		return r;
+	}
+	const char *f = getenv("FAKECUDA_FAIL_SYNC");
+	if (f) {
+		unsigned long first = strtoul(f, NULL, 0), k = 1;
+		const char *c = strchr(f, ':');
+		if (c)
+			k = strtoul(c + 1, NULL, 0);
+		if (nth >= first && nth < first + k)
+			return fail_code();
+	}
+	return 0;
+}
+
+/* Copies complete at submission here: a query is a synchronisation. */
+API vs_curesult cuStreamQuery(vs_custream s)
+{
+	return cuStreamSynchronize(s);
+}
+
+/* Device memory is host memory here; the fault rules look at where in an
+ * allocation a copy lands. */
+static int copy(void *dst, const void *src, size_t n, uintptr_t dev, int to_dev,
+                vs_custream s)
+{
+	unsigned long nth = ++n_copy;
+	int r;
+
+	if (env_u("FAKECUDA_STICKY", 0) && nth >= env_u("FAKECUDA_STICKY", 0))
+		sticky_on = 1;
+	if ((r = ready()))
+		return r;
+	if (nth == env_u("FAKECUDA_FAIL_COPY", 0))
+		return fail_code();
+	const char *bad = getenv("FAKECUDA_BAD_OFFSET"), *dir = getenv("FAKECUDA_BAD_DIR");
+	if (dir && strcmp(dir, to_dev ? "write" : "read"))
+		bad = NULL;
+	if (bad) {
+		uint64_t off = strtoull(bad, NULL, 0);
+		for (int i = 0; i < MAXALLOC; i++) {
+			uintptr_t a = allocs[i].p;
+			if (a && allocs[i].n >= (1u << 20) && off < allocs[i].n &&
+			    dev <= a + off && a + off < dev + n) {
+				const char *at = getenv("FAKECUDA_BAD_AT");
+				if (at && !strcmp(at, "sync")) {
+					s->err = fail_code();
+					return 0;
+				}
+				return fail_code();
+			}
+		}
+	}
+	memcpy(dst, src, n);
+	const char *cor = getenv("FAKECUDA_CORRUPT_OFFSET");
+	if (cor && !to_dev) {
+		uint64_t off = strtoull(cor, NULL, 0);
+		for (int i = 0; i < MAXALLOC; i++) {
+			uintptr_t a = allocs[i].p;
+			if (a && allocs[i].n >= (1u << 20) && off < allocs[i].n &&
+			    dev <= a + off && a + off < dev + n)
+				((unsigned char *)dst)[a + off - dev] ^= 0xff;
+		}
+	}
+	return 0;
+}
+
+API vs_curesult cuMemcpyHtoDAsync_v2(vs_cudeviceptr d, const void *h, size_t n,
+                                     vs_custream s)
+{
+	return copy((void *)(uintptr_t)d, h, n, (uintptr_t)d, 1, s);
+}
+
+API vs_curesult cuMemcpyDtoHAsync_v2(void *h, vs_cudeviceptr d, size_t n,
+                                     vs_custream s)
+{
+	return copy(h, (void *)(uintptr_t)d, n, (uintptr_t)d, 0, s);
+}
+
+static int is_device(uintptr_t p)
+{
+	for (int i = 0; i < MAXALLOC; i++)
+		if (allocs[i].p && p >= allocs[i].p && p < allocs[i].p + allocs[i].n)
+			return 1;
+	return 0;
+}
+
+API vs_curesult cuMemcpyBatchAsync_v2(vs_cudeviceptr *dsts, vs_cudeviceptr *srcs,
+                                      size_t *sizes, size_t count,
+                                      vs_cumemcpyattributes *attrs,
+                                      size_t *attr_idxs, size_t num_attrs,
+                                      vs_custream s)
+{
+	int r = ready();
+	if (r)
+		return r;
+	if (env_u("FAKECUDA_BATCH", 1) == 0)
+		return 801;
+	if (!count || !num_attrs || !attrs || !attr_idxs || attr_idxs[0] != 0 ||
+	    attrs[0].src_access_order < 1 || attrs[0].src_access_order > 3)
+		return 1;
+	n_batch++;
+	for (size_t i = 0; i < count; i++) {
+		uintptr_t d = (uintptr_t)dsts[i], sp = (uintptr_t)srcs[i];
+		n_batch_copies++;
+		r = copy((void *)d, (const void *)sp, sizes[i],
+		         is_device(d) ? d : sp, is_device(d), s);
+		if (r)
+			return r;
+	}
+	return 0;
+}
