@@ -9,8 +9,11 @@ e2e-build: $(BUILD)/vram-swapd
 e2e: e2e-build
 	tests/e2e/run.sh
 
+E2E_SH := $(wildcard tests/e2e/*.sh) tests/e2e/guest/init tests/e2e/guest/e2e-guest.sh
+
 check: check-e2e
 check-e2e: check-deps
+	shellcheck -x $(E2E_SH)
 	$(MAKE) e2e
 
 e2e-gpu-bundle: e2e-build

@@ -25,7 +25,7 @@ $cc -O2 -std=c11 -Wall -Wextra -Werror -static -o "$out/e2e-hog" "$here/hog.c"
 $cc -O2 -std=c11 -Wall -Wextra -Werror -static -o "$out/uds-bridge" "$here/uds-bridge.c"
 
 kdir=$("$here/fetch-kernel.sh" "$cache") || die "no kernel (see above)"
-cp "$(ls "$kdir"/boot/vmlinuz-* | head -n 1)" "$out/vmlinuz"
+cp "$(find "$kdir/boot" -name 'vmlinuz-*' | head -n 1)" "$out/vmlinuz"
 
 root=$(cd "$out" && pwd)/root
 rm -rf "$root"

@@ -31,7 +31,7 @@ BINS="/usr/bin/bash /usr/bin/kmod /usr/sbin/nbd-client /usr/sbin/swapon
 MODULES="nbd virtio_pci virtio_net"
 
 [ -x /usr/bin/busybox ] || die "busybox not found (install busybox-static)"
-file -L /usr/bin/busybox | grep -q 'statically linked' ||
+ldd /usr/bin/busybox >/dev/null 2>&1 &&
 	die "/usr/bin/busybox is not static (install busybox-static)"
 for b in $BINS; do [ -x "$b" ] || die "$b not found"; done
 command -v cpio >/dev/null || die "cpio not found"

@@ -27,7 +27,7 @@ info() { say "INFO $*"; }
 
 param() {
 	local kv
-	for kv in $(cat /proc/cmdline); do
+	for kv in $(</proc/cmdline); do
 		case $kv in "e2e.$1="*) echo "${kv#*=}"; return ;; esac
 	done
 	echo "$2"
@@ -45,6 +45,14 @@ meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo;
 swap_used_kib() { awk '$1 ~ /^\/dev\/nbd/ { print $4 }' /proc/swaps; }
 swap_dev() { awk '$1 ~ /^\/dev\/nbd/ { print $1 }' /proc/swaps; }
 status_get() { sed -n "s/^$1=//p" "$STATUS" 2>/dev/null; }
+
+# Conditions for wait_for (shellcheck cannot see them called).
+# shellcheck disable=SC2317
+status_is() { [ "$(status_get "$1")" = "$2" ]; }
+# shellcheck disable=SC2317
+gone() { [ ! -d "/proc/$1" ]; }
+# shellcheck disable=SC2317
+hog_answered() { [ "$(grep -c 'verify(usr1)' "$HOG_LOG")" -ge "$1" ]; }
 
 # Waits up to $1 seconds for the command after it to succeed.
 wait_for() {
@@ -91,7 +99,7 @@ HOG_PID=""
 HOG_RUNS=0
 
 start_pressure() {
-	local tag=$1 avail total hog tmp n
+	local tag=$1 avail hog tmp n
 	avail=$(meminfo_mib MemAvailable)
 	# The hog alone fits in RAM, so that verifying it reads its swapped
 	# pages back once instead of thrashing; the tmpfs data on top pushes
@@ -128,7 +136,7 @@ hog_verify() {
 	local want=$((HOG_RUNS + 1)) line
 	kill -USR1 "$HOG_PID" 2>/dev/null || { echo "hog is gone"; return 1; }
 	HOG_RUNS=$want
-	if ! wait_for 300 eval '[ "$(grep -c "verify(usr1)" "$HOG_LOG")" -ge '"$want"' ]'; then
+	if ! wait_for 300 hog_answered "$want"; then
 		echo "hog did not answer"
 		return 1
 	fi
@@ -187,7 +195,7 @@ attach() {
 			fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
 			return 1
 		}
-		echo "$out" | sed 's/^/    setup: /'
+		printf '    setup: %s\n' "${out//$'\n'/$'\n'    setup: }"
 	else
 		out=$( { nbd-client "${SERVER%:*}" "${SERVER#*:}" /dev/nbd0 -b 4096 -C "$conns" -N vram-swap &&
 			mkswap /dev/nbd0 && swapon -p "$PRIO" /dev/nbd0; } 2>&1) || {
@@ -197,7 +205,7 @@ attach() {
 	fi
 	dev=$(swap_dev)
 	prio=$(awk '$1 ~ /^\/dev\/nbd/ { print $5 }' /proc/swaps)
-	[ -n "$dev" ] || { fail "setup($tag): no nbd device in /proc/swaps: $(cat /proc/swaps | tr '\n' '|')"; return 1; }
+	[ -n "$dev" ] || { fail "setup($tag): no nbd device in /proc/swaps: $(tr '\n' '|' </proc/swaps)"; return 1; }
 	[ "$prio" = "$PRIO" ] || { fail "setup($tag): $dev has priority $prio, configured $PRIO"; return 1; }
 	# One blk-mq hardware queue per nbd connection, at most one per CPU.
 	q=$(find "/sys/block/${dev#/dev/}/mq" -mindepth 1 -maxdepth 1 -type d | wc -l)
@@ -207,13 +215,14 @@ attach() {
 		[ "$(status_get state)" = serving ] || { fail "setup($tag): daemon state '$(status_get state)', wanted serving"; return 1; }
 		[ -n "$(daemon_pid)" ] || { fail "setup($tag): daemon pid '$(status_get pid)' not running"; return 1; }
 		# The status file is rewritten about once a second.
-		wait_for 5 eval '[ "$(status_get clients)" = '"$conns"' ]' ||
+		wait_for 5 status_is clients "$conns" ||
 			{ fail "setup($tag): daemon has $(status_get clients) clients, wanted $conns"; return 1; }
 	fi
 	DEV=$dev
 	pass "setup($tag): $(grep "^$dev " /proc/swaps | tr -s ' \t' ' ') with $conns connection(s), $q queue(s)"
 }
 
+# shellcheck disable=SC2317 # run through wait_for
 nbd_all_free() {
 	local d
 	for d in /sys/block/nbd*; do
@@ -231,7 +240,7 @@ detach_ok() {
 			fail "teardown($tag): vram-swap-teardown exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
 			return 1
 		}
-		echo "$out" | sed 's/^/    teardown: /'
+		printf '    teardown: %s\n' "${out//$'\n'/$'\n'    teardown: }"
 	else
 		out=$(timeout -s KILL 300 swapoff "$DEV" 2>&1 && nbd-client -d "$DEV" 2>&1) || {
 			fail "teardown($tag): $(echo "$out" | tail -n 5 | tr '\n' '|')"
@@ -241,7 +250,7 @@ detach_ok() {
 	[ -z "$(swap_dev)" ] || { fail "teardown($tag): still in /proc/swaps: $(swap_dev)"; return 1; }
 	wait_for 10 nbd_all_free || { fail "teardown($tag): an nbd device is still attached"; return 1; }
 	if [ "$MODE" = local ] && [ -n "$dpid" ]; then
-		wait_for 60 eval '[ ! -d /proc/'"$dpid"' ]' ||
+		wait_for 60 gone "$dpid" ||
 			{ fail "teardown($tag): daemon $dpid still running"; return 1; }
 	fi
 	pass "teardown($tag): swap off, no nbd device attached${dpid:+, daemon $dpid gone}"
@@ -290,8 +299,8 @@ round() {
 				pass "teardown-refused($tag): refused (exit $rc): $(echo "$out" | tail -n 1)"
 			fi
 			# Still working: a quarter of the data read back.
-			t=$( (cd "$PRESS" && head -n 4 /tmp/press.sha256 | sha256sum -c --quiet) 2>&1)
-			if [ $? = 0 ] && still_attached && [ -d "/proc/$HOG_PID" ]; then
+			if t=$( (cd "$PRESS" && head -n 4 /tmp/press.sha256 | sha256sum -c --quiet) 2>&1) &&
+				still_attached && [ -d "/proc/$HOG_PID" ]; then
 				pass "after-refusal($tag): swap, device, daemon and hog in place; 4 tmpfs files read back intact"
 			else
 				fail "after-refusal($tag): attached=$(still_attached && echo yes || echo no) hog=$([ -d /proc/$HOG_PID ] && echo alive || echo gone) $t"
@@ -304,7 +313,7 @@ round() {
 			dpid=$(daemon_pid)
 			kill -TERM "$dpid"
 			sleep 2
-			if [ -d "/proc/$dpid" ] && wait_for 10 eval '[ "$(status_get state)" = draining ]'; then
+			if [ -d "/proc/$dpid" ] && wait_for 10 status_is state draining; then
 				pass "sigterm($tag): daemon $dpid still running, state=draining"
 			else
 				fail "sigterm($tag): daemon $dpid: running=$([ -d /proc/"$dpid" ] && echo yes || echo no) state=$(status_get state)"
@@ -350,8 +359,11 @@ round() {
 	mv /tmp/press.keep /tmp/press.sha256
 	info "teardown($tag): swap used $(($(swap_used_kib) / 1024))MiB, MemAvailable=$(meminfo_mib MemAvailable)MiB"
 	detach_ok "$tag"
-	out=$(tmpfs_verify) && pass "after-teardown($tag): sha256 of $keep tmpfs files ok after swapoff" ||
+	if out=$(tmpfs_verify); then
+		pass "after-teardown($tag): sha256 of $keep tmpfs files ok after swapoff"
+	else
 		fail "after-teardown($tag): tmpfs data: $out"
+	fi
 	umount "$PRESS"
 	info "vmstat($tag): pswpin +$(($(vmstat_get pswpin) - in0)) pswpout +$(($(vmstat_get pswpout) - out0)) pages"
 	check_kernel "$tag"
@@ -362,13 +374,16 @@ round() {
 info "mode=$MODE kernel=$(uname -r) cpus=$(nproc) MemTotal=$(meminfo_mib MemTotal)MiB"
 
 if [ "$MODE" = remote ]; then
-	stty -F /dev/ttyS1 raw -echo && exec 9</dev/ttyS1 || fail "ctl: no second serial port"
+	if ! stty -F /dev/ttyS1 raw -echo; then
+		fail "ctl: no second serial port"
+	fi
+	exec 9</dev/ttyS1
 	out=$( { modprobe virtio_pci && modprobe virtio_net && wait_for 10 test -e /sys/class/net/eth0 &&
 		ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
 		ip route add default via 10.0.2.2; } 2>&1) || fail "network: cannot bring up eth0: $out"
 fi
 if modprobe nbd; then
-	pass "modprobe: nbd loaded, $(ls -d /sys/block/nbd* | wc -l) devices"
+	pass "modprobe: nbd loaded, $(find /sys/block -name 'nbd*' | wc -l) devices"
 else
 	fail "modprobe: modprobe nbd failed"
 fi
