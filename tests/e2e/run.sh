@@ -22,8 +22,9 @@
 #   E2E_BACKEND, E2E_SIZE   the --remote daemon's backend and size (host, 1G)
 #   E2E_MEM       guest RAM in MiB (1024 local, 384 remote)
 #   E2E_EXTRA     MiB of pressure beyond the guest's MemAvailable (256)
-#   E2E_TIMEOUT   seconds for the whole guest run (600; a hang guard, not
-#                 a speed test: a quiet 2-core machine needs about 150)
+#   E2E_TIMEOUT   seconds for the whole guest run (900; a hang guard, not
+#                 a speed test: a quiet 2-core machine needs about 150,
+#                 one shared with other builds up to 500)
 #   E2E_ACCEL     qemu accelerator (tcg: KVM did not boot guests here)
 #   E2E_SMP       guest CPUs (2)
 #   E2E_LOG       console log path                    (E2E_DIR/console.log)
@@ -36,7 +37,7 @@ mode=local
 
 dir=${E2E_DIR:-build/e2e}
 qemu=${QEMU:-qemu-system-x86_64}
-timeout_s=${E2E_TIMEOUT:-600}
+timeout_s=${E2E_TIMEOUT:-900}
 log=${E2E_LOG:-$dir/console.log}
 if [ "$mode" = local ]; then mem=${E2E_MEM:-1024}; else mem=${E2E_MEM:-384}; fi
 
