@@ -5,7 +5,7 @@ set -eu
 PKGS="libnbd-bin python3-libnbd libnbd-dev fio nbd-client nbdkit clang
  libclang-rt-14-dev llvm bats bats-assert bats-support bats-file shellcheck
  rpm rpmlint lintian debhelper devscripts qemu-system-x86 busybox-static
- util-linux gnuplot-nox systemd kmod fakeroot
+ util-linux cpio gnuplot-nox systemd kmod fakeroot
  man-db bsdextrautils procps python3
  dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev"
 missing=""

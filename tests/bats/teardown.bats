@@ -83,6 +83,24 @@ nbd-client -d /dev/nbd0"
 	refute_alive "$DPID"
 }
 
+@test "teardown: refuses before swapoff when the swapped pages cannot fit in memory" {
+	set_up
+	# 60000 KiB swapped out, 10000 KiB of RAM available, no other swap.
+	sed -i 's|^/dev/nbd0\t.*|/dev/nbd0\tpartition\t65532\t60000\t1000|' "$T/proc/swaps"
+	printf 'MemTotal: 100000 kB\nMemAvailable: 10000 kB\nSwapTotal: 65532 kB\nSwapFree: 5532 kB\n' >"$T/proc/meminfo"
+	run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "refusing to swapoff /dev/nbd0: its pages do not fit back in memory (60000 KiB swapped out to /dev/nbd0; 10000 KiB of RAM available and 0 KiB free on other swap"
+	assert_output --partial "leaving /dev/nbd0 attached and vram-swapd running"
+	assert_equal "$(calls)" ""
+	kill -0 "$DPID"
+	# With the memory there, the same command goes ahead.
+	printf 'MemTotal: 1000000 kB\nMemAvailable: 900000 kB\nSwapTotal: 65532 kB\nSwapFree: 5532 kB\n' >"$T/proc/meminfo"
+	run "$TEARDOWN"
+	assert_success
+	refute_alive "$DPID"
+}
+
 @test "teardown: nbd-client -d failing keeps the daemon" {
 	set_up
 	stub nbd-client 1 "nbd-client: Cannot open NBD: Permission denied"

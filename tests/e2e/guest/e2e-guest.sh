@@ -1,0 +1,401 @@
+#!/bin/bash
+# The end-to-end test as it runs inside the guest, as a user would: load
+# nbd, vram-swap-setup with a defaults file, memory pressure past RAM,
+# checksums, vram-swap-teardown. Every step prints exactly one line
+#   E2E: PASS <step> ...   or   E2E: FAIL <step>: <why>
+# and the host runner (tests/e2e/run.sh) counts them against the plan.
+#
+# Kernel command line switches (read from /proc/cmdline):
+#   e2e.mode=local    daemon inside the guest on --backend host (default)
+#   e2e.mode=remote   daemon on the host, reached at e2e.server=IP:PORT
+#                     through qemu's user network (the GPU variant)
+#   e2e.extra=MiB     pressure beyond MemAvailable (default 256)
+#   e2e.conns=1,4     the rounds, by nbd connection count
+set -u
+
+PRIO=77
+EXPORT_SIZE=512M
+PRESS=/mnt/press
+HOG_LOG=/tmp/hog.log
+STATUS=/run/vram-swap/status
+FAILS=0
+
+say()  { echo "E2E: $*"; }
+pass() { say "PASS $*"; }
+fail() { say "FAIL $*"; FAILS=$((FAILS + 1)); }
+info() { say "INFO $*"; }
+
+param() {
+	local kv
+	for kv in $(</proc/cmdline); do
+		case $kv in "e2e.$1="*) echo "${kv#*=}"; return ;; esac
+	done
+	echo "$2"
+}
+
+MODE=$(param mode local)
+SERVER=$(param server 10.0.2.100:10809)
+EXTRA=$(param extra 256)
+CONNS=$(param conns 1,4)
+CONNS=${CONNS//,/ }
+
+vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
+# Used KiB of the nbd swap device, or nothing.
+swap_used_kib() { awk '$1 ~ /^\/dev\/nbd/ { print $4 }' /proc/swaps; }
+swap_dev() { awk '$1 ~ /^\/dev\/nbd/ { print $1 }' /proc/swaps; }
+status_get() { sed -n "s/^$1=//p" "$STATUS" 2>/dev/null; }
+
+# Conditions for wait_for (shellcheck cannot see them called).
+# shellcheck disable=SC2317
+status_is() { [ "$(status_get "$1")" = "$2" ]; }
+# shellcheck disable=SC2317
+gone() { [ ! -d "/proc/$1" ]; }
+# shellcheck disable=SC2317
+hog_answered() { [ "$(grep -c 'verify(usr1)' "$HOG_LOG")" -ge "$1" ]; }
+
+# Waits up to $1 seconds for the command after it to succeed.
+wait_for() {
+	local n=$(($1 * 5))
+	shift
+	while ((n-- > 0)); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# Kernel lines that fail the test whatever the steps said. An OOM kill of
+# the deliberate hog is tolerated here (the hog's own step fails then).
+bad_kernel_lines() {
+	dmesg | grep -E 'Write-error on swap-device|I/O error|Killed process|BUG:|Oops|blocked for more than|segfault|general protection' |
+		grep -v -E 'Killed process [0-9]+ \(e2e-hog\)'
+}
+
+check_kernel() {
+	local bad
+	bad=$(bad_kernel_lines)
+	if [ -n "$bad" ]; then
+		fail "kernel-log($1): $(echo "$bad" | head -n 3 | tr '\n' '|')"
+	else
+		pass "kernel-log($1): clean (no swap write or block errors, no OOM kill, no oops)"
+	fi
+}
+
+daemon_pid() {
+	local p
+	p=$(status_get pid)
+	[ -n "$p" ] && [ -d "/proc/$p" ] && echo "$p"
+}
+
+report_counters() {
+	[ -r "$STATUS" ] || { info "counters($1): no status file"; return; }
+	info "counters($1): $(grep -E '^(state|clients|size_bytes|used_bytes|reads|writes|trims|zeroes|flushes|read_bytes|write_bytes|io_errors|proto_errors)=' "$STATUS" | tr '\n' ' ')"
+}
+
+# ---- the memory hog and the tmpfs data -------------------------------------
+
+HOG_PID=""
+HOG_RUNS=0
+
+start_pressure() {
+	local tag=$1 avail hog tmp n
+	avail=$(meminfo_mib MemAvailable)
+	# The hog alone fits in RAM, so that verifying it reads its swapped
+	# pages back once instead of thrashing; the tmpfs data on top pushes
+	# EXTRA MiB past what RAM holds.
+	hog=$((avail * 7 / 10))
+	tmp=$((avail - hog + EXTRA))
+	info "pressure($tag): MemAvailable=${avail}MiB, hog ${hog}MiB + tmpfs ${tmp}MiB"
+	rm -f /tmp/hog.ready "$HOG_LOG"
+	# The hog is the OOM killer's first choice, should it come to that.
+	(echo 1000 >/proc/self/oom_score_adj && exec e2e-hog "$hog" "$RANDOM" /tmp/hog.ready) >"$HOG_LOG" 2>&1 &
+	HOG_PID=$!
+	HOG_RUNS=0
+	if ! wait_for 300 test -e /tmp/hog.ready; then
+		fail "pressure($tag): the hog did not finish filling ${hog}MiB: $(cat "$HOG_LOG")"
+		return 1
+	fi
+	mkdir -p "$PRESS"
+	mount -t tmpfs -o size=$((tmp + 16))m e2e-press "$PRESS" || { fail "pressure($tag): tmpfs"; return 1; }
+	# Random data in 16 MiB files; sha256 of each kept outside the tmpfs.
+	n=0
+	while ((n * 16 < tmp)); do
+		dd if=/dev/urandom of="$PRESS/f$n" bs=1M count=16 status=none || {
+			fail "pressure($tag): writing $PRESS/f$n"
+			return 1
+		}
+		n=$((n + 1))
+	done
+	(cd "$PRESS" && sha256sum f*) >/tmp/press.sha256
+	return 0
+}
+
+# Asks the hog to verify every page; succeeds when its new line says ok.
+hog_verify() {
+	local want=$((HOG_RUNS + 1)) line
+	kill -USR1 "$HOG_PID" 2>/dev/null || { echo "hog is gone"; return 1; }
+	HOG_RUNS=$want
+	if ! wait_for 300 hog_answered "$want"; then
+		echo "hog did not answer"
+		return 1
+	fi
+	line=$(grep "verify(usr1)" "$HOG_LOG" | tail -n 1)
+	echo "$line"
+	case $line in *" ok "*) return 0 ;; *) return 1 ;; esac
+}
+
+tmpfs_verify() {
+	(cd "$PRESS" && sha256sum -c --quiet /tmp/press.sha256) 2>&1 | head -n 3
+	return "${PIPESTATUS[0]}"
+}
+
+verify_all() {
+	local tag=$1 h t in0 out0
+	in0=$(vmstat_get pswpin)
+	h=$(hog_verify) || { fail "$tag: hog data: $h"; return 1; }
+	t=$(tmpfs_verify) || { fail "$tag: tmpfs data: $t"; return 1; }
+	pass "$tag: hog ${h#hog: } ; tmpfs sha256 of $(wc -l </tmp/press.sha256) files ok; pswpin +$(($(vmstat_get pswpin) - in0)) pages"
+}
+
+stop_hog() {
+	local tag=$1 rc
+	kill -TERM "$HOG_PID" 2>/dev/null
+	wait "$HOG_PID"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "free($tag): $(tail -n 1 "$HOG_LOG")"
+	else
+		fail "free($tag): hog exited $rc: $(tail -n 2 "$HOG_LOG" | tr '\n' ' ')"
+	fi
+	HOG_PID=""
+}
+
+# ---- attaching: the project's scripts (local) or nbd-client (remote) -----
+
+write_defaults() {
+	mkdir -p /etc/default
+	cat >/etc/default/vram-swap <<EOF
+# written by the e2e guest
+VRAM_SWAP_BACKEND=host
+VRAM_SWAP_SIZE=$EXPORT_SIZE
+VRAM_SWAP_MIN_SIZE=64M
+VRAM_SWAP_PRIORITY=$PRIO
+VRAM_SWAP_CONNECTIONS=$1
+VRAM_SWAP_NBD_DEVICE=auto
+VRAM_SWAP_DISCARD=on
+EOF
+}
+
+attach() {
+	local tag=$1 conns=$2 out dev prio q want
+	if [ "$MODE" = local ]; then
+		write_defaults "$conns"
+		out=$(timeout -s KILL 180 vram-swap-setup 2>&1) || {
+			fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
+			return 1
+		}
+		printf '    setup: %s\n' "${out//$'\n'/$'\n'    setup: }"
+	else
+		out=$( { nbd-client "${SERVER%:*}" "${SERVER#*:}" /dev/nbd0 -b 4096 -C "$conns" -N vram-swap &&
+			mkswap /dev/nbd0 && swapon -p "$PRIO" /dev/nbd0; } 2>&1) || {
+			fail "setup($tag): $(echo "$out" | tail -n 5 | tr '\n' '|')"
+			return 1
+		}
+	fi
+	dev=$(swap_dev)
+	prio=$(awk '$1 ~ /^\/dev\/nbd/ { print $5 }' /proc/swaps)
+	[ -n "$dev" ] || { fail "setup($tag): no nbd device in /proc/swaps: $(tr '\n' '|' </proc/swaps)"; return 1; }
+	[ "$prio" = "$PRIO" ] || { fail "setup($tag): $dev has priority $prio, configured $PRIO"; return 1; }
+	# One blk-mq hardware queue per nbd connection, at most one per CPU.
+	q=$(find "/sys/block/${dev#/dev/}/mq" -mindepth 1 -maxdepth 1 -type d | wc -l)
+	want=$((conns < $(nproc) ? conns : $(nproc)))
+	[ "$q" = "$want" ] || { fail "setup($tag): $dev has $q queues, wanted $want for $conns connections"; return 1; }
+	if [ "$MODE" = local ]; then
+		[ "$(status_get state)" = serving ] || { fail "setup($tag): daemon state '$(status_get state)', wanted serving"; return 1; }
+		[ -n "$(daemon_pid)" ] || { fail "setup($tag): daemon pid '$(status_get pid)' not running"; return 1; }
+		# The status file is rewritten about once a second.
+		wait_for 5 status_is clients "$conns" ||
+			{ fail "setup($tag): daemon has $(status_get clients) clients, wanted $conns"; return 1; }
+	fi
+	DEV=$dev
+	pass "setup($tag): $(grep "^$dev " /proc/swaps | tr -s ' \t' ' ') with $conns connection(s), $q queue(s)"
+}
+
+# shellcheck disable=SC2317 # run through wait_for
+nbd_all_free() {
+	local d
+	for d in /sys/block/nbd*; do
+		[ -e "$d/pid" ] && return 1
+		[ "$(cat "$d/size")" = 0 ] || return 1
+	done
+	return 0
+}
+
+detach_ok() {
+	local tag=$1 out dpid
+	dpid=$(daemon_pid)
+	if [ "$MODE" = local ]; then
+		out=$(timeout -s KILL 300 vram-swap-teardown 2>&1) || {
+			fail "teardown($tag): vram-swap-teardown exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
+			return 1
+		}
+		printf '    teardown: %s\n' "${out//$'\n'/$'\n'    teardown: }"
+	else
+		out=$(timeout -s KILL 300 swapoff "$DEV" 2>&1 && nbd-client -d "$DEV" 2>&1) || {
+			fail "teardown($tag): $(echo "$out" | tail -n 5 | tr '\n' '|')"
+			return 1
+		}
+	fi
+	[ -z "$(swap_dev)" ] || { fail "teardown($tag): still in /proc/swaps: $(swap_dev)"; return 1; }
+	wait_for 10 nbd_all_free || { fail "teardown($tag): an nbd device is still attached"; return 1; }
+	if [ "$MODE" = local ] && [ -n "$dpid" ]; then
+		wait_for 60 gone "$dpid" ||
+			{ fail "teardown($tag): daemon $dpid still running"; return 1; }
+	fi
+	pass "teardown($tag): swap off, no nbd device attached${dpid:+, daemon $dpid gone}"
+}
+
+# ---- one round ---------------------------------------------------------------
+
+# Swap, nbd device and daemon as setup left them.
+still_attached() {
+	[ "$(swap_dev)" = "$DEV" ] && [ -e "/sys/block/${DEV#/dev/}/pid" ] &&
+		{ [ "$MODE" != local ] || [ -n "$(daemon_pid)" ]; }
+}
+
+round() {
+	local conns=$1 tag="C=$1" used out0 in0 out1 dpid out rc keep
+	attach "$tag" "$conns" || return 1
+	report_counters "$tag after setup"
+	out0=$(vmstat_get pswpout)
+	in0=$(vmstat_get pswpin)
+	start_pressure "$tag" || return 1
+	used=$(swap_used_kib)
+	out1=$(vmstat_get pswpout)
+	if [ "${used:-0}" -ge $((200 * 1024)) ]; then
+		pass "pressure($tag): $((used / 1024)) MiB on $DEV, pswpout +$((out1 - out0)) pages"
+	else
+		fail "pressure($tag): only ${used:-0} KiB went to swap (want at least 200 MiB)"
+	fi
+
+	if [ "$conns" = 1 ]; then
+		verify_all "verify($tag)"
+		if [ "$MODE" = local ]; then
+			# Too little RAM for the pages in swap: teardown must say no
+			# and leave everything as it was. Bounded: a swapoff that
+			# thrashes instead of failing is a failure too (timeout kills
+			# its whole process group, swapoff included).
+			info "teardown-refused($tag): MemAvailable=$(meminfo_mib MemAvailable)MiB, swap used $(($(swap_used_kib) / 1024))MiB"
+			out=$(timeout -s KILL 120 vram-swap-teardown 2>&1)
+			rc=$?
+			if [ $rc = 0 ]; then
+				fail "teardown-refused($tag): vram-swap-teardown succeeded with $(($(swap_used_kib) / 1024))MiB in swap and $(meminfo_mib MemAvailable)MiB available"
+			elif [ $rc = 137 ]; then
+				fail "teardown-refused($tag): vram-swap-teardown neither refused nor finished within 120 s (killed): $(echo "$out" | tail -n 2 | tr '\n' '|')"
+			elif ! still_attached; then
+				fail "teardown-refused($tag): refused but left things changed (swaps: $(swap_dev), daemon: $(daemon_pid))"
+			else
+				pass "teardown-refused($tag): refused (exit $rc): $(echo "$out" | tail -n 1)"
+			fi
+			# Still working: a quarter of the data read back.
+			if t=$( (cd "$PRESS" && head -n 4 /tmp/press.sha256 | sha256sum -c --quiet) 2>&1) &&
+				still_attached && [ -d "/proc/$HOG_PID" ]; then
+				pass "after-refusal($tag): swap, device, daemon and hog in place; 4 tmpfs files read back intact"
+			else
+				fail "after-refusal($tag): attached=$(still_attached && echo yes || echo no) hog=$([ -d /proc/$HOG_PID ] && echo alive || echo gone) $t"
+			fi
+		fi
+	else
+		# SIGTERM with swap in use: the daemon must drain, not exit, and
+		# go on serving every page back.
+		if [ "$MODE" = local ]; then
+			dpid=$(daemon_pid)
+			kill -TERM "$dpid"
+			sleep 2
+			if [ -d "/proc/$dpid" ] && wait_for 10 status_is state draining; then
+				pass "sigterm($tag): daemon $dpid still running, state=draining"
+			else
+				fail "sigterm($tag): daemon $dpid: running=$([ -d /proc/"$dpid" ] && echo yes || echo no) state=$(status_get state)"
+			fi
+		else
+			# The host runner sends it on seeing this line and answers on
+			# the second serial port.
+			say "HOST sigterm"
+			if read -r -t 60 out <&9; then
+				case $out in
+				ok*) pass "sigterm($tag): host: ${out#ok }" ;;
+				*) fail "sigterm($tag): host: $out" ;;
+				esac
+			else
+				fail "sigterm($tag): no answer from the host runner"
+			fi
+		fi
+		verify_all "verify($tag)"
+		if [ -d "/proc/$HOG_PID" ] && still_attached; then
+			pass "after-sigterm($tag): hog alive, swap still on $DEV"
+		else
+			fail "after-sigterm($tag): hog=$([ -d /proc/$HOG_PID ] && echo alive || echo gone) attached=$(still_attached && echo yes || echo no)"
+		fi
+	fi
+
+	report_counters "$tag under pressure"
+	if [ "$MODE" = local ]; then
+		if [ "$(status_get io_errors)" = 0 ] && [ "$(status_get proto_errors)" = 0 ] &&
+			[ "$(status_get writes)" -gt 0 ] && [ "$(status_get reads)" -gt 0 ]; then
+			pass "counters($tag): reads=$(status_get reads) writes=$(status_get writes) read_bytes=$(status_get read_bytes) write_bytes=$(status_get write_bytes) trims=$(status_get trims), no errors"
+		else
+			fail "counters($tag): $(tr '\n' ' ' <"$STATUS")"
+		fi
+	fi
+
+	stop_hog "$tag"
+	# Keep a quarter of the tmpfs data: swapoff must bring back what of it
+	# is still in swap, and it is checked after; the rest is only dropped
+	# (freeing swap slots needs no I/O), to keep the run short.
+	keep=$(( $(wc -l </tmp/press.sha256) / 4 + 1 ))
+	head -n "$keep" /tmp/press.sha256 >/tmp/press.keep
+	tail -n +"$((keep + 1))" /tmp/press.sha256 | while read -r _ f; do rm -f "$PRESS/$f"; done
+	mv /tmp/press.keep /tmp/press.sha256
+	info "teardown($tag): swap used $(($(swap_used_kib) / 1024))MiB, MemAvailable=$(meminfo_mib MemAvailable)MiB"
+	detach_ok "$tag"
+	if out=$(tmpfs_verify); then
+		pass "after-teardown($tag): sha256 of $keep tmpfs files ok after swapoff"
+	else
+		fail "after-teardown($tag): tmpfs data: $out"
+	fi
+	umount "$PRESS"
+	info "vmstat($tag): pswpin +$(($(vmstat_get pswpin) - in0)) pswpout +$(($(vmstat_get pswpout) - out0)) pages"
+	check_kernel "$tag"
+}
+
+# ---- main ---------------------------------------------------------------------
+
+info "mode=$MODE kernel=$(uname -r) cpus=$(nproc) MemTotal=$(meminfo_mib MemTotal)MiB"
+
+if [ "$MODE" = remote ]; then
+	if ! stty -F /dev/ttyS1 raw -echo; then
+		fail "ctl: no second serial port"
+	fi
+	exec 9</dev/ttyS1
+	out=$( { modprobe virtio_pci && modprobe virtio_net && wait_for 10 test -e /sys/class/net/eth0 &&
+		ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
+		ip route add default via 10.0.2.2; } 2>&1) || fail "network: cannot bring up eth0: $out"
+fi
+if modprobe nbd; then
+	pass "modprobe: nbd loaded, $(find /sys/block -name 'nbd*' | wc -l) devices"
+else
+	fail "modprobe: modprobe nbd failed"
+fi
+
+for c in $CONNS; do
+	round "$c"
+	# A failed round may leave swap on; later rounds would only add noise.
+	if [ -n "$(swap_dev)" ]; then
+		fail "round(C=$c): left $(swap_dev) attached, stopping"
+		break
+	fi
+done
+
+say "DONE fails=$FAILS"
+exit "$FAILS"
