@@ -10,7 +10,6 @@ MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/vram-swap
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
-SLEEPDIR   ?= $(PREFIX)/lib/systemd/system-sleep
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
