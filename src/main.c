@@ -42,39 +42,41 @@
 #endif
 #endif
 
+/* Appends ", what (why)" to the list of measures not applied. */
+static void lacking(char *buf, size_t size, const char *what, const char *why)
+{
+	size_t n = strlen(buf);
+	snprintf(buf + n, size - n, "%s%s (%s)", n ? ", " : "", what, why);
+}
+
 static void harden(void)
 {
 	char missing[512] = "";
-	size_t n = 0;
-	struct rlimit rl;
 #ifdef VS_ASAN
 	/* The sanitizer's shadow memory is terabytes of reserved space. */
-	if (1) {
-		n += (size_t)snprintf(missing, sizeof missing,
-		                      "mlockall (AddressSanitizer build)");
-	} else
-#endif
+	lacking(missing, sizeof missing, "mlockall", "AddressSanitizer build");
+#else
+	struct rlimit rl;
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    geteuid() != 0) {
 		/* MCL_FUTURE under a finite limit makes later allocations
 		 * fail at random; better not to lock at all. */
-		n += (size_t)snprintf(missing + n, sizeof missing - n,
-		    "%smlockall (memlock limit %llu KiB; needs root or LimitMEMLOCK=infinity)",
-		    n ? ", " : "", (unsigned long long)rl.rlim_cur / 1024);
+		char why[96];
+		snprintf(why, sizeof why, "memlock limit %llu KiB; needs root or "
+		         "LimitMEMLOCK=infinity", (unsigned long long)rl.rlim_cur / 1024);
+		lacking(missing, sizeof missing, "mlockall", why);
 	} else if (mlockall(MCL_CURRENT | MCL_FUTURE)) {
-		n += (size_t)snprintf(missing + n, sizeof missing - n, "%smlockall (%s)",
-		                      n ? ", " : "", strerror(errno));
+		lacking(missing, sizeof missing, "mlockall", strerror(errno));
 	}
+#endif
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
-		n += (size_t)snprintf(missing + n, sizeof missing - n,
-		                      "%sPR_SET_IO_FLUSHER (%s)", n ? ", " : "", strerror(errno));
+		lacking(missing, sizeof missing, "PR_SET_IO_FLUSHER", strerror(errno));
 	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "-1000", 5) != 5)
-		n += (size_t)snprintf(missing + n, sizeof missing - n,
-		                      "%soom_score_adj -1000 (%s)", n ? ", " : "", strerror(errno));
+		lacking(missing, sizeof missing, "oom_score_adj -1000", strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	if (n)
+	if (*missing)
 		vs_log(LOG_WARNING, "running without %s: fine for tests, but swap through "
 		       "this daemon could deadlock or lose pages under memory pressure; "
 		       "run it as root through vram-swap.service", missing);
@@ -198,9 +200,9 @@ int main(int argc, char **argv)
 			continue;   /* never exit while pages may be held */
 		}
 		if (p[1].revents & POLLIN) {
-			uint64_t v;
-			if (read(d.srv.wake_fd, &v, sizeof v) < 0)
-				(void)0;
+			uint64_t v;   /* only a wake-up: the count is not needed */
+			if (read(d.srv.wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+				vs_log(LOG_WARNING, "reading the wake-up event: %m");
 		}
 		if (!draining && (p[2].revents & POLLIN))
 			vs_server_accept(&d.srv);
