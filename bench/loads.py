@@ -65,18 +65,26 @@ def run_fio(uri, rw, bs, qd, conns, seconds, ramp=1, extra=()):
 _NBDLOAD_RE = re.compile(r"iops=(\S+) MBps=(\S+) p50_us=(\S+) p99_us=(\S+) p999_us=(\S+) errors=(\d+)")
 
 
-def run_nbdload(tool, sock, rw, bs, qd, conns, seconds):
-    cmd = [tool, "-s", sock, "-c", str(conns), "-q", str(qd), "-b", str(bs), "-t", str(seconds)]
+def _run_standard(name, cmd, regex, sock, rw, bs, qd, conns, seconds):
+    """nbdload and nbdtool take the same load flags; returns the figures
+    the tool's regex finds in its output."""
+    cmd = cmd + ["-s", sock, "-c", str(conns), "-q", str(qd), "-b", str(bs),
+                 "-t", str(seconds)]
     if "write" in rw:
         cmd += ["-w", "100"]
     if not rw.startswith("rand"):
         cmd += ["-S"]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=seconds + 120)
-    m = _NBDLOAD_RE.search(p.stdout)
+    m = regex.search(p.stdout)
     if not m:
-        raise LoadError("nbdload failed (%d): %s" % (p.returncode, p.stdout[-500:]))
-    iops, mbps, p50, p99, p999, errors = m.groups()
+        raise LoadError("%s failed (%d): %s" % (name, p.returncode, p.stdout[-500:]))
+    return m.groups()
+
+
+def run_nbdload(tool, sock, rw, bs, qd, conns, seconds):
+    iops, mbps, p50, p99, p999, errors = _run_standard(
+        "nbdload", [tool], _NBDLOAD_RE, sock, rw, bs, qd, conns, seconds)
     return {"iops": float(iops), "mibs": float(mbps) * 1e6 / 1048576.0,
             "p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999),
             "errors": int(errors), "cdf": []}
@@ -87,18 +95,8 @@ _NBDTOOL_RE = re.compile(r"IOPS (\S+)\s+MiB/s (\S+)\s+MB/s \S+\s+lat p50 (\S+) u
 
 
 def run_nbdtool(tool, sock, rw, bs, qd, conns, seconds):
-    cmd = [tool, "-Q", "-s", sock, "-c", str(conns), "-q", str(qd), "-b", str(bs),
-           "-t", str(seconds)]
-    if "write" in rw:
-        cmd += ["-w", "100"]
-    if not rw.startswith("rand"):
-        cmd += ["-S"]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=seconds + 120)
-    m = _NBDTOOL_RE.search(p.stdout)
-    if not m:
-        raise LoadError("nbdtool failed (%d): %s" % (p.returncode, p.stdout[-500:]))
-    iops, mibs, p50, p99, p999, errors, mism = m.groups()
+    iops, mibs, p50, p99, p999, errors, mism = _run_standard(
+        "nbdtool", [tool, "-Q"], _NBDTOOL_RE, sock, rw, bs, qd, conns, seconds)
     return {"iops": float(iops), "mibs": float(mibs), "p50_us": float(p50),
             "p99_us": float(p99), "p999_us": float(p999),
             "errors": int(errors) + int(mism), "cdf": []}
