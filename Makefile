@@ -44,6 +44,10 @@ $(BUILD):
 
 -include $(wildcard $(BUILD)/*.d)
 
+# check-deps installs the packages every other check needs, so it must be
+# the first prerequisite of check: the mk/*.mk files each add theirs after.
+check: check-deps
+
 include mk/*.mk
 
 clean:

@@ -7,7 +7,7 @@ PKGS="libnbd-bin python3-libnbd libnbd-dev fio nbd-client nbdkit clang
  rpm rpmlint lintian debhelper devscripts qemu-system-x86 busybox-static
  util-linux cpio gnuplot-nox systemd kmod fakeroot
  man-db bsdextrautils procps python3
- dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev"
+ dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev build-essential"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
