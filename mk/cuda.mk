@@ -47,7 +47,7 @@ endif
 check-cuda-nbd: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKECUDA_DIR) VS_TEST_BACKEND=cuda \
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest \
-		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py
+		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py
 
 check-cuda-faults: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/betest $(BUILD)/nbdtool
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \

@@ -95,7 +95,7 @@ static void write_status(struct daemon *d)
 {
 	static char buf[2048];
 	static char tmp[4200];
-	uint64_t c[9];
+	uint64_t c[VS_COUNTERS];
 	vs_server_counters(&d->srv, c);
 	unsigned clients = atomic_load(&d->srv.clients);
 	int n = snprintf(buf, sizeof buf,
