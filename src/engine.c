@@ -142,8 +142,8 @@ void vs_engine_done(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t l
 	}
 	if (err) {
 		CNT_ADD(io_errors, 1);
-		vs_log(LOG_ERR, "%s of %" PRIu32 " bytes at offset %" PRIu64 " failed: %s",
-		       vs_op_name(op), len, off, strerror(err));
+		vs_log(LOG_ERR, "%s of %" PRIu32 " bytes at offset %" PRIu64 " failed: answered %s",
+		       vs_op_name(op), len, off, err == EIO ? "EIO" : strerror(err));
 	}
 }
 

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 	harden();
 
 	d.be.ops = vs_backend_find(d.cfg.backend);
-	if (d.be.ops->open(&d.be, &d.cfg))
+	if (vs_backend_open(&d.be, &d.cfg))
 		return VS_EXIT_FAIL;
 	if (vs_store_init(&d.st, &d.be)) {
 		vs_log(LOG_ERR, "cannot allocate the zero-page map: %m");

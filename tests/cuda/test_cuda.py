@@ -113,14 +113,16 @@ class Startup(unittest.TestCase):
 
     def test_uvm_inaccessible(self):
         self.fails([], ["cuda: cuInit failed: CUDA_ERROR_UNKNOWN (999): "
-                        "/nonexistent/nvidia-uvm cannot be opened (No such file or "
+                        "/dev/nvidia-uvm cannot be opened (No such file or "
                         "directory): load the nvidia-uvm module"],
-                   FAKECUDA_INIT=999, VS_TEST_NVIDIA_UVM="/nonexistent/nvidia-uvm")
+                   FAKECUDA_INIT=999, FAKECUDA_UVM="missing",
+                   LD_PRELOAD=os.path.join(FAKE, "libcuda.so.1"))
 
     def test_unknown_with_uvm_fine(self):
         self.fails([], ["CUDA_ERROR_UNKNOWN (999): the driver reported an unknown "
                         "error: look for NVRM/Xid lines"],
-                   FAKECUDA_INIT=999, VS_TEST_NVIDIA_UVM="/dev/null")
+                   FAKECUDA_INIT=999, FAKECUDA_UVM="ok",
+                   LD_PRELOAD=os.path.join(FAKE, "libcuda.so.1"))
 
     def test_device_unavailable(self):
         self.fails([], ["CUDA_ERROR_DEVICE_UNAVAILABLE (46): the GPU is busy in "
