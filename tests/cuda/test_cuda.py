@@ -145,8 +145,11 @@ class Startup(unittest.TestCase):
                    FAKECUDA_DEVICES=2)
 
     def test_not_a_device(self):
-        self.fails(["--device", "the-big-one"],
-                   ["cuda: --device the-big-one: not a GPU index, a UUID"])
+        """Not even the shape of a device name: the settings gate refuses it
+        before the backend starts (exit 2, as for every bad setting)."""
+        rc, out = run_daemon(["--size", "64M", "--device", "the-big-one"])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("invalid --device 'the-big-one': expected a GPU index (0), a UUID", out)
 
     def test_too_little_vram(self):
         """Back-off down to --min-size, then exit naming what is free and,
