@@ -34,6 +34,8 @@ static const char *sock_path, *export_name = "";
 static int conns = 1, depth = 1, bs = 4096, seconds = 5, write_pct, seq, verify, gap_us;
 static uint64_t span, export_size;
 static volatile int stop;
+/* The timed part starts when every connection has done its prefill. */
+static pthread_barrier_t started;
 
 struct worker {
 	pthread_t t;
@@ -180,6 +182,7 @@ static void *run(void *arg)
 				w->errors++;
 		}
 	}
+	pthread_barrier_wait(&started);
 	for (int i = 0; i < depth; i++) {
 		slot[i].off = pick(w);
 		slot[i].write = (int)(rand_r(&w->seed) % 100) < write_pct;
@@ -275,11 +278,11 @@ int main(int argc, char **argv)
 		w[i].seed = 12345u + (unsigned)i * 7919u;
 		w[i].lat = malloc(MAXLAT * sizeof(float));
 	}
-	double t0 = now();
+	pthread_barrier_init(&started, NULL, (unsigned)conns + 1);
 	for (int i = 0; i < conns; i++)
 		pthread_create(&w[i].t, NULL, run, &w[i]);
-	/* With -V the timed part starts after the prefill; close enough for
-	 * an integrity row, whose figure is the error count. */
+	pthread_barrier_wait(&started);
+	double t0 = now();
 	sleep((unsigned)seconds);
 	stop = 1;
 	uint64_t ops = 0, errors = 0, n = 0;
