@@ -20,7 +20,7 @@ const struct vs_backend_ops *vs_backend_find(const char *name)
 	return NULL;
 }
 
-static void fmt_size(char *b, size_t n, uint64_t v)
+void vs_fmt_size(char *b, size_t n, uint64_t v)
 {
 	if (v >= (1ull << 30))
 		snprintf(b, n, "%.2f GiB", (double)v / (1ull << 30));
@@ -42,13 +42,13 @@ static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
 	if (ops->mem_info(be, &free_b, &total_b))
 		return -1;
 	uint64_t size = vs_size_resolve(&cfg->size, free_b) & ~(uint64_t)(VS_BLOCK - 1);
-	fmt_size(s1, sizeof s1, size);
-	fmt_size(s2, sizeof s2, free_b);
+	vs_fmt_size(s1, sizeof s1, size);
+	vs_fmt_size(s2, sizeof s2, free_b);
 	if (cfg->size.percent)
 		vs_log(LOG_INFO, "%s: --size %u%% of %s free %s = %s", ops->name,
 		       cfg->size.percent, s2, ops->memory, s1);
 	if (size < min) {
-		fmt_size(s3, sizeof s3, min);
+		vs_fmt_size(s3, sizeof s3, min);
 		vs_log(LOG_ERR, "%s: the size asked for (%s) is below --min-size (%s) with "
 		       "%s of %s free: lower --min-size or free %s", ops->name, s1, s3, s2,
 		       ops->memory, ops->memory);
@@ -56,7 +56,7 @@ static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
 	}
 	for (;;) {
 		int rc = ops->alloc(be, size, why, sizeof why);
-		fmt_size(s1, sizeof s1, size);
+		vs_fmt_size(s1, sizeof s1, size);
 		if (rc == 0) {
 			vs_log(LOG_INFO, "%s: allocated %s of %s for the export", ops->name, s1,
 			       ops->memory);
@@ -68,7 +68,7 @@ static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
 		uint64_t next = size >= min + step ? size - step : (size > min ? min : 0);
 		if (!next)
 			break;
-		fmt_size(s2, sizeof s2, next);
+		vs_fmt_size(s2, sizeof s2, next);
 		vs_log(LOG_WARNING, "%s: allocating %s of %s failed (%s); trying %s",
 		       ops->name, s1, ops->memory, why, s2);
 		size = next;
@@ -78,9 +78,9 @@ static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
 	ops->mem_info(be, &free_b, &total_b);
 	if (ops->holders)
 		ops->holders(be, who, sizeof who);
-	fmt_size(s1, sizeof s1, min);
-	fmt_size(s2, sizeof s2, free_b);
-	fmt_size(s3, sizeof s3, total_b);
+	vs_fmt_size(s1, sizeof s1, min);
+	vs_fmt_size(s2, sizeof s2, free_b);
+	vs_fmt_size(s3, sizeof s3, total_b);
 	vs_log(LOG_ERR, "%s: cannot allocate even --min-size %s of %s%s (%s): %s of %s "
 	       "free%s%s", ops->name, s1, ops->memory, be->where, why, s2, s3,
 	       *who ? "; " : "", who);

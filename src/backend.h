@@ -85,4 +85,7 @@ const struct vs_backend_ops *vs_backend_find(const char *name);
  * size works. */
 int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg);
 
+/* "512 MiB", "1.50 GiB": sizes in messages. */
+void vs_fmt_size(char *b, size_t n, uint64_t v);
+
 #endif

@@ -54,8 +54,8 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	snprintf(be->device_uuid, sizeof be->device_uuid, "%s", uuid);
 	cb->api.cuDeviceTotalMem_v2(&total, cb->dev);
 	cb->api.cuMemGetInfo_v2(&free_b, &total);
-	vs_cuda_fmt_size(tot, sizeof tot, total);
-	vs_cuda_fmt_size(fre, sizeof fre, free_b);
+	vs_fmt_size(tot, sizeof tot, total);
+	vs_fmt_size(fre, sizeof fre, free_b);
 	vs_log(LOG_INFO, "cuda: GPU %d: %s, %s, bus %s, %s total, %s free; driver "
 	       "CUDA %d.%d (%s)", cb->ordinal, be->device_name,
 	       uuid[0] ? uuid : "no UUID", be->device_bus_id, tot, fre,

@@ -192,7 +192,11 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
 		if ((rc = apply(c, flags[i].key, st->def, st->flag)))
 			abort();   /* a default that fails its own check */
 	}
-	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+	/* --check-config judges a file, not this process's environment. */
+	bool file_only = false;
+	for (int i = 1; i < argc; i++)
+		file_only = file_only || !strcmp(argv[i], "--check-config");
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0] && !file_only; i++) {
 		const struct vs_setting *st = &vs_settings[flags[i].key];
 		const char *v = getenv(st->env);
 		if (!v || (!*v && flags[i].key != VS_K_STATUS_FILE))

@@ -47,7 +47,6 @@ bool vs_cuda_maybe_sticky(vs_curesult r);
 int vs_cuda_make_current(struct cuda_be *cb);
 
 /* cuda_diag.c */
-void vs_cuda_fmt_size(char *b, size_t n, uint64_t v);
 /* Logs one line for a failed start-up call: what, the result, the likely
  * cause and what to do about it. */
 void vs_cuda_startup_error(const struct cuda_be *cb, const char *what, vs_curesult r);

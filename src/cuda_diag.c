@@ -11,14 +11,6 @@
 
 #include "log.h"
 
-void vs_cuda_fmt_size(char *b, size_t n, uint64_t v)
-{
-	if (v >= (1ull << 30))
-		snprintf(b, n, "%.2f GiB", (double)v / (1ull << 30));
-	else
-		snprintf(b, n, "%llu MiB", (unsigned long long)(v >> 20));
-}
-
 static void read_line(const char *path, char *b, size_t n)
 {
 	FILE *f = fopen(path, "r");

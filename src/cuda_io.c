@@ -88,7 +88,7 @@ void *vs_cuda_buf_alloc(struct vs_backend *be, size_t len)
 	vs_curesult r = cb->api.cuMemHostAlloc(&p, len, VS_CU_MEMHOSTALLOC_PORTABLE);
 	if (r != 0) {
 		char s[32];
-		vs_cuda_fmt_size(s, sizeof s, len);
+		vs_fmt_size(s, sizeof s, len);
 		vs_log(LOG_ERR, "cuda: cannot pin %s of host memory for staging: %s "
 		       "(%d); check `ulimit -l` / LimitMEMLOCK", s, vs_cuda_result_name(cb, r),
 		       (int)r);
