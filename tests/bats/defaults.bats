@@ -276,3 +276,16 @@ agree() {
 		agree "$v" bad
 	done
 }
+
+@test "defaults: README.md and docs/shell.md state the daemon's defaults" {
+	local doc key value
+	run "$VS_REAL_DAEMON" --check-config
+	assert_success
+	local want=$output
+	for doc in README.md docs/shell.md; do
+		while IFS='=' read -r key value; do
+			grep -qF "| \`$key\` | \`$value\` |" "$REPO/$doc" ||
+				fail "$doc does not give $key the default $value"
+		done <<<"$want"
+	done
+}
