@@ -190,8 +190,10 @@ static int large_read(struct vs_nbd_conn *c, int fd, const struct vs_req *r)
 	vs_engine_done(&c->eng, VS_OP_READ, r->off, r->len, err);
 	uint8_t h[16];
 	put_reply(h, err, r->cookie);
-	if (vs_send_full(fd, h, sizeof h) || err)
-		return err ? 0 : -1;
+	if (vs_send_full(fd, h, sizeof h))
+		return -1;
+	if (err)
+		return 0;
 	for (uint32_t done = 0; done < r->len; done += PIECE) {
 		uint32_t n = r->len - done < PIECE ? r->len - done : PIECE;
 		if (vs_engine_piece(&c->eng, VS_OP_READ, r->off + done, n, c->out)) {
