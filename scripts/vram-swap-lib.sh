@@ -265,7 +265,7 @@ vs_require_host_mntns() {
 	self=$(readlink /proc/self/ns/mnt 2>/dev/null) || return 0
 	init=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || return 0
 	[[ $self == "$init" ]] ||
-		vs_die "running in a private mount namespace ($self; PID $pid has $init): swap enabled or disabled here would be listed under a path the rest of the system cannot see. Run $VS_PROG outside any sandbox (vram-swap.service runs it with the '+' prefix)"
+		vs_die "running in a private mount namespace ($self; PID $pid has $init): swap enabled or disabled here would be listed under a path the rest of the system cannot see. Run $VS_PROG from the host, outside any unit or container that has its own mount namespace (ProtectSystem=, PrivateTmp=, unshare -m)"
 }
 
 # An nbd device is in use when the kernel has a client pid for it or a

@@ -48,6 +48,10 @@ install_here() {
 	grep -q '^After=.*modprobe@nbd.service' "$unit"
 	run grep -E '^(PrivateDevices|ProtectClock|ProtectKernelLogs|ProtectKernelModules|MemoryDenyWriteExecute|DeviceAllow)=' "$unit"
 	assert_failure
+	# Nothing that gives the unit a mount namespace: its swapon would be
+	# listed under a path the host cannot resolve.
+	run grep -E '^(ProtectSystem|ProtectHome|PrivateTmp|PrivateDevices|PrivateMounts|ProtectControlGroups|ProtectHostname|ProtectKernelTunables|ProtectProc|ProcSubset|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|ExecPaths|NoExecPaths|TemporaryFileSystem|BindPaths|BindReadOnlyPaths|RootDirectory|RootImage|MountAPIVFS|PrivateUsers|DynamicUser)=' "$unit"
+	assert_failure
 }
 
 @test "systemd: the sleep unit runs before sleep and the GPU's suspend, and can fail it" {
