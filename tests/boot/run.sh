@@ -98,12 +98,16 @@ qpid=$!
 
 waking=0
 fatal=""
+fwd='^\[ *[0-9.]+\] [A-Za-z0-9_.@-]+\[[0-9]+\]: (BOOT: .*)$'
 # Show the steps as they come, answer the guest's wake-up request, and
 # stop at once on a panic: the guest would only reboot into a state that
 # proves nothing.
 while :; do
 	if IFS= read -r -t 3 line; then
 		line=${line//$'\r'/}
+		# journald forwards the test's lines to the console with a
+		# "[time] ident[pid]: " prefix.
+		[[ $line =~ $fwd ]] && line=${BASH_REMATCH[1]}
 		case $line in
 		"BOOT: HOST wakeup") waking=1 ;;
 		"BOOT: HOST awake") waking=0 ;;
@@ -127,7 +131,7 @@ qrc=$?
 qpid=""
 elapsed=$(($(date +%s) - start))
 con=$work/console
-tr -d '\r' <"$log" >"$con"
+tr -d '\r' <"$log" | sed -E 's/^\[ *[0-9.]+\] [A-Za-z0-9_.@-]+\[[0-9]+\]: (BOOT: )/\1/' >"$con"
 
 fails=0
 bad() { verdict "FAIL: $*"; fails=$((fails + 1)); }
@@ -156,7 +160,7 @@ for s in $steps; do
 done
 
 # The kernel's own word (not the steps' lines, which may quote it).
-grep -v '^BOOT: ' "$con" >"$work/kernel"
+grep -vE '^BOOT: |^\[ *[0-9.]+\] boot-e2e-start\[' "$con" >"$work/kernel"
 k=$(grep -E 'Read-error on swap-device|Write-error on swap-device|I/O error, dev nbd|Kernel panic|Oops|BUG:|Attempted to kill init' "$work/kernel" | head -n 3)
 [ -z "$k" ] || bad "kernel: $(echo "$k" | tr '\n' '|')"
 
