@@ -130,7 +130,7 @@ pressure() {
 	local used
 	used=$(swap_used_mib)
 	if [ "${used:-0}" -ge 64 ] && kernel_clean >/dev/null; then
-		pass "pressure($tag): ${used} MiB in swap on $(swap_dev), every page verified ($VERIFIED)"
+		pass "pressure($tag): ${used} MiB in swap on $(any_nbd_swap), every page verified ($VERIFIED)"
 	else
 		fail "pressure($tag): ${used:-0} MiB in swap (want >= 64) $(kernel_clean)"
 		return 1
@@ -164,14 +164,17 @@ verify_all() {
 	VERIFIED="${h#hog: }; sha256 of $(wc -l <"$STATE_DIR/press.sha256") tmpfs files ok"
 }
 
+# Not in a command substitution: only this shell can wait for the hog.
+HOG_WHY=""
 stop_hog() {
 	local rc
+	HOG_WHY=""
 	[ -n "$HOG_PID" ] || return 0
 	kill -TERM "$HOG_PID" 2>/dev/null
 	wait "$HOG_PID"
 	rc=$?
 	HOG_PID=""
-	[ "$rc" -eq 0 ] || { echo "hog exited $rc: $(tail -n 2 "$HOG_LOG" | oneline)"; return 1; }
+	[ "$rc" -eq 0 ] || { HOG_WHY="hog exited $rc: $(tail -n 2 "$HOG_LOG" | oneline)"; return 1; }
 }
 
 # Drops all but KEEP tmpfs files (freeing swap slots needs no I/O), so the
@@ -191,8 +194,8 @@ clear_tmpfs() {
 # free TAG: the hog goes and a quarter of the data stays; the hog must
 # have exited cleanly (its every verification good).
 free_memory() {
-	local tag=$1 out
-	out=$(stop_hog) || { fail "free($tag): $out"; return 1; }
+	local tag=$1
+	stop_hog || { fail "free($tag): $HOG_WHY"; return 1; }
 	thin_tmpfs $(($(wc -l <"$STATE_DIR/press.sha256") / 4 + 1))
 	pass "free($tag): hog exited 0, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files kept; swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
 }
