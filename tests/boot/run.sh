@@ -98,6 +98,7 @@ qpid=$!
 
 waking=0
 fatal=""
+fatal_at=0
 fwd='^\[ *[0-9.]+\] [A-Za-z0-9_.@-]+\[[0-9]+\]: (BOOT: .*)$'
 # Show the steps as they come, answer the guest's wake-up request, and
 # stop at once on a panic: the guest would only reboot into a state that
@@ -112,11 +113,15 @@ while :; do
 		"BOOT: HOST wakeup") waking=1 ;;
 		"BOOT: HOST awake") waking=0 ;;
 		"BOOT: "*) echo "[$(($(date +%s) - start))s] ${line#BOOT: }" ;;
-		*"Kernel panic"*)
-			fatal=$line
-			echo "[$(($(date +%s) - start))s] kernel: $line"
-			sleep 3
-			kill -TERM "$qpid" 2>/dev/null
+		*"Kernel panic"* | *"Read-error on swap-device"* | *"Write-error on swap-device"* | *"Attempted to kill init"* | *"Freezing execution"*)
+			# Lost pages: what follows is a panic, a frozen PID 1 or a
+			# hang, never a result. A few more seconds of console, then
+			# stop.
+			if [ -z "$fatal" ]; then
+				fatal=$line
+				fatal_at=$(($(date +%s) + 10))
+				echo "[$(($(date +%s) - start))s] kernel: $line"
+			fi
 			;;
 		esac
 	else
@@ -125,6 +130,10 @@ while :; do
 	# Sent until the guest says it is awake: a wake-up that comes before
 	# the guest has gone to sleep is only an error message in the monitor.
 	[ $waking = 1 ] && echo system_wakeup >&7
+	if [ -n "$fatal" ] && [ "$(date +%s)" -ge $fatal_at ]; then
+		kill -TERM "$qpid" 2>/dev/null
+		fatal_at=$((fatal_at + 3600))
+	fi
 done < <(tail -n +1 -F --pid=$qpid "$log" 2>/dev/null)
 wait "$qpid"
 qrc=$?
@@ -137,7 +146,7 @@ fails=0
 bad() { verdict "FAIL: $*"; fails=$((fails + 1)); }
 
 { [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; } && bad "time limit of ${timeout_s} s reached (qemu killed)"
-[ -n "$fatal" ] && bad "kernel panic: $fatal"
+[ -n "$fatal" ] && bad "stopped the guest after: $fatal"
 [ $qrc -eq 0 ] || [ $qrc -eq 124 ] || [ $qrc -eq 137 ] || [ -n "$fatal" ] ||
 	bad "qemu exited $qrc: $(tr '\n' '|' <"$work/qemu.err")"
 grep -q '^BOOT: DONE fails=0' "$con" || bad "the guest did not report DONE fails=0; last lines: $(tail -n 4 "$con" | tr '\n' '|')"
