@@ -252,8 +252,8 @@ step_boot() {
 
 step_install() {
 	local out deb
-	deb=$(echo "$PAY"/vram-swap_*.deb)
-	out=$(dpkg -i "$deb" 2>&1) || { fail "install: dpkg -i $(basename "$deb") exited $?: $(echo "$out" | tail -n 5 | oneline)"; return 1; }
+	deb=$(echo "$PAY"/*.deb)
+	out=$(dpkg -i "$deb" 2>&1) || { fail "install: dpkg -i exited $?: $(echo "$out" | tail -n 5 | oneline)"; return 1; }
 	local en act
 	en=$(systemctl is-enabled "$UNIT" 2>&1)
 	act=$(unit_state)
@@ -464,7 +464,7 @@ step_suspend() {
 step_reinstall() {
 	local pid out deb
 	pid=$(daemon_pids)
-	deb=$(echo "$PAY"/vram-swap_*.deb)
+	deb=$(echo "$PAY"/*.deb)
 	out=$(dpkg -i "$deb" 2>&1) || { fail "reinstall: dpkg -i exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
 	printf '    reinstall: %s\n' "${out//$'\n'/$'\n'    reinstall: }"
 	if [ "$(daemon_pids)" != "$pid" ]; then
