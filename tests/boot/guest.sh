@@ -555,8 +555,12 @@ step_kernel_log() {
 	fi
 }
 
+# A failed step may leave the hog and the tmpfs holding memory; the power
+# off should not then depend on swapoff finding room.
 finish() {
 	step_kernel_log
+	stop_hog
+	[ -d "$PRESS" ] && rm -f "$PRESS"/*
 	phase=finished
 	save
 	say "DONE fails=$FAILS"

@@ -52,7 +52,7 @@ chmod 0700 "$work"
 qpid=""
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
-	[ -n "$qpid" ] && kill -KILL "$qpid" 2>/dev/null
+	[ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null
 	[ -n "${drain_pid:-}" ] && kill "$drain_pid" 2>/dev/null
 	rm -rf "$work"
 }
@@ -93,12 +93,14 @@ append="console=ttyS0 root=/dev/vda rw panic=5 loglevel=4 systemd.show_status=er
 : >"$log"
 verdict "booting Debian 12 ($(cat "$base/kernel-version"), ${mem} MiB, TCG, limit ${timeout_s} s) with $(basename "$deb"); console: $log"
 start=$(date +%s)
-timeout -k 10 "$timeout_s" "$qemu" "${qargs[@]}" -append "$append" </dev/null >"$work/qemu.err" 2>&1 &
+timeout --foreground -k 10 "$timeout_s" "$qemu" "${qargs[@]}" -append "$append" </dev/null >"$work/qemu.err" 2>&1 &
 qpid=$!
 
 waking=0
 fatal=""
 fatal_at=0
+shut_at=0
+shut_hung=0
 fwd='^\[ *[0-9.]+\] [A-Za-z0-9_.@-]+\[[0-9]+\]: (BOOT: .*)$'
 # Show the steps as they come, answer the guest's wake-up request, and
 # stop at once on a panic: the guest would only reboot into a state that
@@ -112,6 +114,14 @@ while :; do
 		case $line in
 		"BOOT: HOST wakeup") waking=1 ;;
 		"BOOT: HOST awake") waking=0 ;;
+		"BOOT: DONE "* | "BOOT: REBOOT")
+			echo "[$(($(date +%s) - start))s] ${line#BOOT: }"
+			shut_at=$(($(date +%s) + 300))
+			;;
+		"BOOT: INFO boot "*)
+			echo "[$(($(date +%s) - start))s] ${line#BOOT: }"
+			shut_at=0
+			;;
 		"BOOT: "*) echo "[$(($(date +%s) - start))s] ${line#BOOT: }" ;;
 		*"Kernel panic"* | *"Read-error on swap-device"* | *"Write-error on swap-device"* | *"Attempted to kill init"* | *"Freezing execution"*)
 			# Lost pages: what follows is a panic, a frozen PID 1 or a
@@ -134,6 +144,14 @@ while :; do
 		kill -TERM "$qpid" 2>/dev/null
 		fatal_at=$((fatal_at + 3600))
 	fi
+	# A power-off or reboot that hangs (a stop job waiting on a unit) is
+	# a failure in its own right, and should not cost the whole limit.
+	if [ $shut_at -gt 0 ] && [ "$(date +%s)" -ge $shut_at ]; then
+		shut_hung=1
+		echo "[$(($(date +%s) - start))s] the guest has not powered off or rebooted 300 s after saying it would"
+		kill -TERM "$qpid" 2>/dev/null
+		shut_at=0
+	fi
 done < <(tail -n +1 -F --pid=$qpid "$log" 2>/dev/null)
 wait "$qpid"
 qrc=$?
@@ -147,7 +165,8 @@ bad() { verdict "FAIL: $*"; fails=$((fails + 1)); }
 
 { [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; } && bad "time limit of ${timeout_s} s reached (qemu killed)"
 [ -n "$fatal" ] && bad "stopped the guest after: $fatal"
-[ $qrc -eq 0 ] || [ $qrc -eq 124 ] || [ $qrc -eq 137 ] || [ -n "$fatal" ] ||
+[ $shut_hung = 1 ] && bad "a power-off or reboot hung for 300 s (console: $(tail -n 3 "$con" | tr '\n' '|'))"
+[ $qrc -eq 0 ] || [ $qrc -eq 124 ] || [ $qrc -eq 137 ] || [ -n "$fatal" ] || [ $shut_hung = 1 ] ||
 	bad "qemu exited $qrc: $(tr '\n' '|' <"$work/qemu.err")"
 grep -q '^BOOT: DONE fails=0' "$con" || bad "the guest did not report DONE fails=0; last lines: $(tail -n 4 "$con" | tr '\n' '|')"
 n=$(grep -c '^BOOT: FAIL' "$con")
