@@ -24,7 +24,7 @@ SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o)
 
 .PHONY: all check install uninstall clean deb rpm bench e2e fuzz asan
-all: $(BUILD)/vram-swapd
+all: $(BUILD)/vram-swapd $(BUILD)/vram-swap-excl
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -35,10 +35,18 @@ $(BUILD)/libvs.a: $(OBJS)
 $(BUILD)/vram-swapd: $(BUILD)/main.o $(BUILD)/libvs.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The shell front's interlock with the kernel (libexec/vram-swap-excl.c).
+$(BUILD)/vram-swap-excl: libexec/vram-swap-excl.c | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 $(BUILD):
 	mkdir -p $@
 
 -include $(wildcard $(BUILD)/*.d)
+
+# check-deps installs the packages every other check needs, so it must be
+# the first prerequisite of check: the mk/*.mk files each add theirs after.
+check: check-deps
 
 include mk/*.mk
 

@@ -1,5 +1,6 @@
 # Shell front (scripts/), systemd units and the defaults file; their tests.
-# install-scripts: the three programs in SBINDIR, the library in LIBEXECDIR.
+# install-scripts: the three programs in SBINDIR, the library and the
+# interlock helper (vram-swap-excl) in LIBEXECDIR.
 # install-systemd: the units (paths substituted), the sleep units' links and
 # /etc/default/vram-swap (kept if it already exists: it is the user's).
 .PHONY: install-scripts install-systemd check-bats check-shellcheck
@@ -11,8 +12,9 @@ VS_SLEEPS  := systemd-suspend systemd-hibernate systemd-hybrid-sleep \
 VS_SUBST    = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
                   -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
-install-scripts:
+install-scripts: $(BUILD)/vram-swap-excl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(BUILD)/vram-swap-excl $(DESTDIR)$(LIBEXECDIR)/vram-swap-excl
 	for s in $(VS_SCRIPTS); do \
 		$(VS_SUBST) scripts/$$s > $(DESTDIR)$(SBINDIR)/$$s.tmp && \
 		chmod 0755 $(DESTDIR)$(SBINDIR)/$$s.tmp && \
@@ -49,5 +51,5 @@ check-shellcheck: check-deps
 		tests/bats/*.bash tests/bats/gpu-smoke.sh
 	shellcheck -x -e SC2016,SC2030,SC2031,SC2153 tests/bats/*.bats
 # The integration tests drive the real daemon (host backend).
-check-bats: check-shellcheck $(BUILD)/vram-swapd
+check-bats: check-shellcheck $(BUILD)/vram-swapd $(BUILD)/vram-swap-excl
 	bats tests/bats

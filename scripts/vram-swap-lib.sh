@@ -302,27 +302,103 @@ vs_unit_active() { systemctl is-active --quiet "$VS_UNIT" 2>/dev/null; }
 
 # --- devices and swaps ------------------------------------------------------
 
-# True when DEV is listed in /proc/swaps.
-vs_swap_active() {
-	local dev=$1 name _
-	[[ -r $VS_PROC/swaps ]] || return 1
-	while read -r name _; do
-		[[ $name == "$dev" ]] && return 0
-	done <"$VS_PROC/swaps"
-	return 1
+# "MAJ:MIN" of the block device at PATH, or nothing.
+vs_blk_num() {
+	local t maj min
+	[[ -b $1 ]] || return 0
+	t=$(stat -L -c '%t %T' -- "$1" 2>/dev/null) || return 0
+	read -r maj min <<<"$t"
+	printf '%d:%d\n' "0x$maj" "0x$min"
 }
 
-# Prints "size used priority" (KiB, KiB, number) of DEV from /proc/swaps.
+# Prints "size used priority" (KiB, KiB, number) of DEV's line in
+# /proc/swaps: the line whose path is DEV's block device (same device
+# number), or names DEV itself. A swap area enabled from another mount
+# namespace is listed under a path this one cannot resolve and is not found
+# here; safety decisions therefore ask the kernel (vs_dev_claim), never this.
 vs_swap_line() {
-	local dev=$1 name size used prio
-	[[ -r $VS_PROC/swaps ]] || return 1
+	local dev=$1 num name size used prio
+	[[ -n $dev && -r $VS_PROC/swaps ]] || return 1
+	num=$(vs_devnum "$dev")
 	while read -r name _ size used prio; do
-		if [[ $name == "$dev" ]]; then
+		[[ $name == Filename ]] && continue
+		if [[ $name == "$dev" ]] || { [[ -n $num ]] && [[ $(vs_blk_num "$name") == "$num" ]]; }; then
 			echo "$size $used $prio"
 			return 0
 		fi
 	done <"$VS_PROC/swaps"
 	return 1
+}
+
+# True when DEV is listed in /proc/swaps (see vs_swap_line).
+vs_swap_active() { vs_swap_line "$1" >/dev/null; }
+
+# KiB used on swap areas whose listed path names no block device here:
+# areas enabled from another mount namespace, which may be DEV.
+vs_swap_unresolved_used() {
+	local name used sum=0
+	[[ -r $VS_PROC/swaps ]] || { echo 0; return; }
+	while read -r name _ _ used _; do
+		[[ $name == Filename || -b $name || ! $used =~ ^[0-9]+$ ]] && continue
+		sum=$((sum + used))
+	done <"$VS_PROC/swaps"
+	echo "$sum"
+}
+
+# The interlock helper (vram-swap-excl, next to this library once
+# installed; build/ in a source tree).
+vs_excl_bin() {
+	local lib c
+	lib=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+	for c in "${VRAM_SWAP_EXCL:-}" "$lib/vram-swap-excl" "$lib/../build/vram-swap-excl"; do
+		[[ -n $c && -x $c ]] && { echo "$c"; return 0; }
+	done
+	vs_err "vram-swap-excl not found next to $lib/vram-swap-lib.sh; reinstall vram-swap"
+	return 1
+}
+
+# Asks the kernel whether anything holds DEV: an exclusive open fails with
+# EBUSY while it is swap, mounted or a member of another block device,
+# whatever path /proc/swaps shows. Returns 0 free, 1 held, 2 unknown (no
+# helper, no permission, not a block device), 3 no such device.
+vs_dev_claim() {
+	local excl rc
+	excl=$(vs_excl_bin) || return 2
+	"$excl" "$1" 2>/dev/null
+	rc=$?
+	((rc <= 3)) || rc=2
+	return "$rc"
+}
+
+# nbd-client -d DEV while holding DEV exclusively, so that nothing can
+# claim it between the check and the detach. Fails, detaching nothing,
+# when the kernel holds DEV.
+vs_nbd_detach() {
+	local dev=$1 excl out rc
+	excl=$(vs_excl_bin) || return 2
+	out=$("$excl" "$dev" nbd-client -d "$dev" 2>&1)
+	rc=$?
+	((rc == 0)) && return 0
+	if ((rc == 1)) && [[ $out == *"in use by the kernel"* ]]; then
+		vs_err "refusing to detach $dev: the kernel still holds it (swap, a mount or another exclusive holder); detaching would lose the data on it"
+	else
+		vs_err "nbd-client -d $dev failed: ${out//$'\n'/ }"
+	fi
+	return 1
+}
+
+# swapon and swapoff must run in the mount namespace of PID 1: the kernel
+# prints a swap area's path relative to the namespace that enabled it, and
+# from anywhere else it is not /dev/nbdX. Namespace identities come from
+# the kernel (/proc/PID/ns/mnt); when they cannot be read (no privilege
+# over PID 1) there is nothing to compare. VRAM_SWAP_INIT_PID names the
+# reference process in tests.
+vs_require_host_mntns() {
+	local self init pid=${VRAM_SWAP_INIT_PID:-1}
+	self=$(readlink /proc/self/ns/mnt 2>/dev/null) || return 0
+	init=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || return 0
+	[[ $self == "$init" ]] ||
+		vs_die "running in a private mount namespace ($self; PID $pid has $init): swap enabled or disabled here would be listed under a path the rest of the system cannot see. Run $VS_PROG outside any sandbox (vram-swap.service runs it with the '+' prefix)"
 }
 
 # An nbd device is in use when the kernel has a client pid for it or a
@@ -349,6 +425,12 @@ vs_pick_nbd() {
 			vs_err "/dev/$name is already in use by another nbd client; set VRAM_SWAP_NBD_DEVICE=auto or another device in $VS_DEFAULTS"
 			return 1
 		fi
+		# Swap that is not ours: device_checks says so.
+		vs_swap_active "/dev/$name" && { echo "/dev/$name"; return 0; }
+		if ! vs_dev_claim "/dev/$name"; then
+			vs_err "/dev/$name is held by the kernel (swap, a mount or another exclusive holder) or cannot be opened; set VRAM_SWAP_NBD_DEVICE=auto or another device in $VS_DEFAULTS"
+			return 1
+		fi
 		echo "/dev/$name"
 		return 0
 	fi
@@ -357,6 +439,7 @@ vs_pick_nbd() {
 		[[ $name =~ ^nbd[0-9]+$ ]] || continue
 		vs_nbd_busy "$name" && continue
 		vs_swap_active "/dev/$name" && continue
+		vs_dev_claim "/dev/$name" || continue
 		echo "/dev/$name"
 		return 0
 	done

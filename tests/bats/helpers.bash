@@ -26,6 +26,9 @@ vs_env() {
 	export VRAM_SWAP_DEVDIR=$T/dev VRAM_SWAP_LOG_FILE=$T/vram-swapd.log
 	export VRAM_SWAP_DAEMON=$T/bin/vram-swapd
 	export VRAM_SWAP_LIBCUDA=$T/lib/libcuda.so.1
+	export VRAM_SWAP_EXCL=$T/bin/vram-swap-excl
+	# The test's own mount namespace is the "host" one.
+	export VRAM_SWAP_INIT_PID=$$
 	unset VRAM_SWAP_DEFAULTS VRAM_SWAP_LIB NOTIFY_SOCKET MAINPID
 	DEFAULTS=$T/etc/default/vram-swap
 	RUNDIR=$T/run/vram-swap
@@ -120,13 +123,37 @@ exit 0'
 dev=${!#} prio=-2
 while (($#)); do [[ $1 == -p ]] && prio=$2; shift; done
 printf "%s\tpartition\t65532\t0\t%s\n" "$dev" "$prio" >>"$VRAM_SWAP_PROCFS/swaps"'
+	# The kernel finds the area by the device, whatever path it is
+	# listed under (/nbd0 when enabled from another mount namespace).
 	stub_script swapoff '
 if [[ -n ${STUB_SWAPOFF_FAIL:-} ]]; then
 	echo "swapoff: $1: swapoff failed: Cannot allocate memory" >&2; exit 255
 fi
-grep -v "^$1[[:space:]]" "$VRAM_SWAP_PROCFS/swaps" >"$VRAM_SWAP_PROCFS/swaps.new"
+grep -Ev "^($1|/${1##*/})[[:space:]]" "$VRAM_SWAP_PROCFS/swaps" >"$VRAM_SWAP_PROCFS/swaps.new"
 mv "$VRAM_SWAP_PROCFS/swaps.new" "$VRAM_SWAP_PROCFS/swaps"'
+	stub_excl
 	stub_daemon
+}
+
+# A stand-in for the interlock helper (the real one needs real block
+# devices: tests/bats/interlock.bats runs it against the kernel). The fake
+# kernel holds a device while the fake /proc/swaps lists it under either
+# name, or while STUB_EXCL_HELD is set (a mount, say). It logs nothing: the
+# command it runs logs itself.
+stub_excl() {
+	cat >"$T/bin/vram-swap-excl" <<-'EOF'
+		#!/bin/bash
+		dev=$1
+		shift
+		if [[ -n ${STUB_EXCL_HELD:-} ]] ||
+			grep -Eq "^($dev|/${dev##*/})[[:space:]]" "$VRAM_SWAP_PROCFS/swaps"; then
+			echo "vram-swap-excl: $dev is in use by the kernel (swap, a mount or another exclusive holder)" >&2
+			exit 1
+		fi
+		(($#)) && exec "$@"
+		exit 0
+	EOF
+	chmod +x "$T/bin/vram-swap-excl"
 }
 
 # A stand-in vram-swapd: logs its arguments, writes a status file like the

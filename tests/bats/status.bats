@@ -117,3 +117,17 @@ teardown() {
 	json_expect daemon.running=true
 	[[ $output =~ \"status_age_s\":\ (6[0-9]) ]]
 }
+
+@test "status: swap listed under a foreign path is reported in use, from the kernel's claim" {
+	pid=$(start_stub_daemon)
+	DPID=$pid
+	write_state "$pid" systemd
+	printf '/nbd0\tpartition\t65532\t4096\t1000\n' >>"$T/proc/swaps"
+	run "$STATUS"
+	assert_success
+	assert_line "vram-swap: active"
+	assert_output --partial "the kernel holds /dev/nbd0, but /proc/swaps lists it under a path"
+	run "$STATUS" --json
+	assert_success
+	json_expect active=true swap.active=true swap.listed=false
+}

@@ -36,11 +36,13 @@ install_here() {
 @test "systemd: the service has the settings swap over a daemon needs" {
 	unit=$REPO/systemd/vram-swap.service.in
 	for line in Type=notify Restart=no LimitMEMLOCK=infinity OOMScoreAdjust=-1000 \
-		KillMode=process SendSIGKILL=no TimeoutStopSec=30min RuntimeDirectory=vram-swap \
+		KillMode=process SendSIGKILL=no NotifyAccess=all RuntimeDirectory=vram-swap \
 		RuntimeDirectoryMode=0700 Wants=modprobe@nbd.service \
 		EnvironmentFile=-@SYSCONFDIR@/default/vram-swap \
-		"ExecStartPost=@SBINDIR@/vram-swap-setup --attach" \
-		"ExecStop=@SBINDIR@/vram-swap-teardown --keep-daemon"; do
+		"ExecStart=@@SBINDIR@/vram-swapd @vram-swapd --status-file /run/vram-swap/status" \
+		"ExecStartPre=+@SBINDIR@/vram-swap-setup --check" \
+		"ExecStartPost=+@SBINDIR@/vram-swap-setup --attach" \
+		"ExecStop=+@SBINDIR@/vram-swap-teardown --keep-daemon"; do
 		grep -qxF -- "$line" "$unit" || fail "missing: $line"
 	done
 	grep -q '^After=.*modprobe@nbd.service' "$unit"
@@ -105,15 +107,16 @@ install_here() {
 		assert_file_executable "$d/$f"
 	done
 	assert_file_exists "$d/usr/lib/vram-swap/vram-swap-lib.sh"
+	assert_file_executable "$d/usr/lib/vram-swap/vram-swap-excl"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap.service"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap-sleep.service"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap-resume.service"
 	assert_file_exists "$d/etc/default/vram-swap"
-	run grep -rl '@[A-Z]*@' "$d"
+	run grep -rlI '@[A-Z]*@' "$d"
 	assert_failure
 	run grep -h '^Exec' "$d/usr/lib/systemd/system/vram-swap.service"
-	assert_line "ExecStart=/usr/sbin/vram-swapd --status-file /run/vram-swap/status"
-	assert_line "ExecStartPre=/usr/sbin/vram-swap-setup --check"
+	assert_line "ExecStart=@/usr/sbin/vram-swapd @vram-swapd --status-file /run/vram-swap/status"
+	assert_line "ExecStartPre=+/usr/sbin/vram-swap-setup --check"
 	grep -qx 'EnvironmentFile=-/etc/default/vram-swap' "$d/usr/lib/systemd/system/vram-swap.service"
 	# From $d/usr/sbin the library is found in ../lib/vram-swap/.
 	run "$d/usr/sbin/vram-swap-status" --help

@@ -106,7 +106,8 @@ nbd-client -d /dev/nbd0"
 	stub nbd-client 1 "nbd-client: Cannot open NBD: Permission denied"
 	run "$TEARDOWN"
 	assert_failure 1
-	assert_output --partial "nbd-client -d /dev/nbd0 failed: nbd-client: Cannot open NBD: Permission denied; swap is off, vram-swapd is left running"
+	assert_output --partial "nbd-client -d /dev/nbd0 failed: nbd-client: Cannot open NBD: Permission denied"
+	assert_output --partial "swap is off, /dev/nbd0 is still attached and vram-swapd is left running"
 	kill -0 "$DPID"
 	run cat "$STATE"
 	assert_line swap=0
@@ -204,4 +205,59 @@ while :; do sleep 0.1; done'
 	assert_failure 1
 	assert_output --partial "vram-swapd (pid $DPID) is still running 1 s after SIGTERM; swap is off and detached"
 	kill -KILL "$DPID"
+}
+
+# Swap enabled from another mount namespace is listed as /nbd0, a path
+# nothing here resolves: the kernel's claim, not the text, decides.
+swap_on_nbd0_elsewhere() {
+	printf '/nbd0\tpartition\t65532\t4096\t1000\n' >>"$T/proc/swaps"
+}
+
+@test "teardown: swap listed under a foreign path is still swapped off before the detach" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0_elsewhere
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0"
+	refute_alive "$DPID"
+}
+
+@test "teardown: swap listed under a foreign path whose swapoff fails detaches nothing" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0_elsewhere
+	STUB_SWAPOFF_FAIL=1 run "$TEARDOWN" --keep-daemon
+	assert_failure 1
+	assert_output --partial "swapoff /dev/nbd0 failed"
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	kill -0 "$DPID"
+	run cat "$STATE"
+	assert_line attached=1
+}
+
+@test "teardown: a device the kernel holds for something other than swap is not detached" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	stub swapoff 255 "swapoff: /dev/nbd0: swapoff failed: Invalid argument"
+	STUB_EXCL_HELD=1 run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "swapoff /dev/nbd0 failed"
+	assert_output --partial "leaving /dev/nbd0 attached"
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	kill -0 "$DPID"
+}
+
+@test "teardown: the detach itself is refused while the kernel holds the device" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	# swapoff "succeeds" but the claim stays (say, a mount appeared).
+	stub swapoff 0
+	STUB_EXCL_HELD=1 run "$TEARDOWN"
+	assert_failure 1
+	assert_output --partial "still held by the kernel after swapoff"
+	refute_output --partial "vram-swap is off"
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	kill -0 "$DPID"
 }

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vram-swap-excl: the interlock between the shell front and the kernel.
+ *
+ *   vram-swap-excl DEV             exit 0 when nothing holds DEV, 1 when the
+ *                                  kernel does (swap, a mount, a device-mapper
+ *                                  or md member), 3 when DEV does not exist,
+ *                                  2 on any other error
+ *   vram-swap-excl DEV CMD [ARG]   hold DEV exclusively while CMD runs;
+ *                                  exit 1 at once when it is held, else CMD's
+ *                                  exit status
+ *
+ * Whether a block device is in use is the kernel's own state: swapon, mount
+ * and the block stacking drivers claim the device exclusively, and an
+ * O_EXCL open of a claimed device fails with EBUSY. No path text is read,
+ * so a swap area listed as "/nbd0" from another mount namespace is still
+ * seen. Holding the claim while CMD (nbd-client -d) runs closes the window
+ * in which swapon could claim the device between the check and the detach.
+ * Bash cannot open with O_EXCL, and no packaged tool tests a claim without
+ * writing to the device, hence this small program.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *prog = "vram-swap-excl";
+
+int main(int argc, char **argv)
+{
+	struct stat st;
+	int fd, status;
+	pid_t pid;
+
+	if (argc < 2 || argv[1][0] != '/') {
+		fprintf(stderr, "usage: %s /dev/DEVICE [COMMAND [ARG]...]\n", prog);
+		return 2;
+	}
+	const char *dev = argv[1];
+	fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == EBUSY) {
+			fprintf(stderr, "%s: %s is in use by the kernel (swap, a mount or "
+				"another exclusive holder)\n", prog, dev);
+			return 1;
+		}
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, dev, strerror(errno));
+		return errno == ENOENT || errno == ENXIO || errno == ENODEV ? 3 : 2;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode)) {
+		fprintf(stderr, "%s: %s is not a block device\n", prog, dev);
+		return 2;
+	}
+	if (argc == 2)
+		return 0;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+		return 2;
+	}
+	if (pid == 0) {
+		/* O_CLOEXEC: the command never inherits the claim. */
+		execvp(argv[2], argv + 2);
+		fprintf(stderr, "%s: cannot run %s: %s\n", prog, argv[2], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "%s: waitpid: %s\n", prog, strerror(errno));
+			return 2;
+		}
+	}
+	close(fd);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
