@@ -23,7 +23,7 @@ BUILD ?= build
 SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o)
 
-.PHONY: all check install uninstall clean deb rpm bench e2e fuzz asan
+.PHONY: all check install uninstall clean deb rpm bench e2e
 all: $(BUILD)/vram-swapd $(BUILD)/vram-swap-excl
 
 $(BUILD)/%.o: src/%.c | $(BUILD)

@@ -2,17 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The cuda backend on a real GPU, in one go: the Driver API declarations
 # against the machine's cuda.h, the PCIe copy ceiling, the backend driven
-# directly, start-up fault messages, and the standard nbdload rows for
+# directly, start-up fault messages, and the standard nbdraw rows for
 # --backend cuda and --backend host side by side, plus an 8 GiB integrity
 # run with nbdtool. Needs gcc, the NVIDIA driver, libnbd.so.0 (for nbdtool;
-# set LD_LIBRARY_PATH if it is carried) and nbdload.c (../shared/tools).
-# Usage: bench/cuda-gpu.sh [path/to/nbdload.c]        (from the source tree)
+# set LD_LIBRARY_PATH if it is carried).
+# Usage: bench/cuda-gpu.sh        (from the source tree)
 set -u
-NBDLOAD_C=${1:-../shared/tools/nbdload.c}
 SIZE=${SIZE:-8G}
 T=${T:-4}
 make -s -j"$(nproc)" build/vram-swapd build/copybench build/betest >/dev/null || exit 1
-cc -O2 -pthread -o build/nbdload "$NBDLOAD_C" || exit 1
+cc -O2 -pthread -o build/nbdraw tests/tools/nbdraw.c || exit 1
 cc -O2 -pthread -o build/nbdtool tests/tools/nbdtool.c -ldl || exit 1
 if [ -f /usr/local/cuda/include/cuda.h ]; then
 	gcc -std=c11 -D_GNU_SOURCE -Isrc -I/usr/local/cuda/include -fsyntax-only \
@@ -38,15 +37,15 @@ for be in cuda host; do
 	for _ in $(seq 300); do [ -S "$S" ] && break; sleep 0.1; done
 	echo "== integrity (nbdtool): whole export filled, 10 s mixed load, read back, 8 connections"
 	build/nbdtool -s "$S" -c 8 -q 16 -b 65536 -t 10 -V -w 50
-	echo "== 4K QD1 read";   build/nbdload -s "$S" -c 1 -q 1 -t "$T"
-	echo "== 4K QD1 write";  build/nbdload -s "$S" -c 1 -q 1 -t "$T" -w 100
-	echo "== 4K 8x32 read";  build/nbdload -s "$S" -c 8 -q 32 -t "$T"
-	echo "== 4K 8x32 write"; build/nbdload -s "$S" -c 8 -q 32 -t "$T" -w 100
-	echo "== 4K 1x32 read";  build/nbdload -s "$S" -c 1 -q 32 -t "$T"
-	echo "== 4K 1x32 write"; build/nbdload -s "$S" -c 1 -q 32 -t "$T" -w 100
-	echo "== 1M seq read";   build/nbdload -s "$S" -c 4 -q 4 -b 1048576 -S -t "$T"
-	echo "== 1M seq write";  build/nbdload -s "$S" -c 4 -q 4 -b 1048576 -S -t "$T" -w 100
-	echo "== integrity row"; build/nbdload -s "$S" -c 4 -q 8 -t "$T" -V -z 1073741824
+	echo "== 4K QD1 read";   build/nbdraw -s "$S" -c 1 -q 1 -t "$T"
+	echo "== 4K QD1 write";  build/nbdraw -s "$S" -c 1 -q 1 -t "$T" -w 100
+	echo "== 4K 8x32 read";  build/nbdraw -s "$S" -c 8 -q 32 -t "$T"
+	echo "== 4K 8x32 write"; build/nbdraw -s "$S" -c 8 -q 32 -t "$T" -w 100
+	echo "== 4K 1x32 read";  build/nbdraw -s "$S" -c 1 -q 32 -t "$T"
+	echo "== 4K 1x32 write"; build/nbdraw -s "$S" -c 1 -q 32 -t "$T" -w 100
+	echo "== 1M seq read";   build/nbdraw -s "$S" -c 4 -q 4 -b 1048576 -S -t "$T"
+	echo "== 1M seq write";  build/nbdraw -s "$S" -c 4 -q 4 -b 1048576 -S -t "$T" -w 100
+	echo "== integrity row"; build/nbdraw -s "$S" -c 4 -q 8 -t "$T" -V -z 1073741824
 	kill $P; wait $P; echo "daemon exit $?"; grep -v "client \(dis\)\?connected" "$RUN/log"
 done
 rm -rf "$RUN"

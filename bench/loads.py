@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The load generators: fio (--ioengine=nbd, i.e. libnbd), nbdtool (the
-project's libnbd load tool, tests/tools/nbdtool.c) and nbdload (the issues'
-yardstick, ../shared/tools/nbdload.c, raw sockets). Each run returns one
+project's libnbd load tool, tests/tools/nbdtool.c) and nbdraw (its
+raw-socket one, tests/tools/nbdraw.c). Each run returns one
 dict with the same keys, whatever the tool."""
 import json
 import os
@@ -62,11 +62,11 @@ def run_fio(uri, rw, bs, qd, conns, seconds, ramp=1, extra=()):
     }
 
 
-_NBDLOAD_RE = re.compile(r"iops=(\S+) MBps=(\S+) p50_us=(\S+) p99_us=(\S+) p999_us=(\S+) errors=(\d+)")
+_NBDRAW_RE = re.compile(r"iops=(\S+) MBps=(\S+) p50_us=(\S+) p99_us=(\S+) p999_us=(\S+) errors=(\d+)")
 
 
 def _run_standard(name, cmd, regex, sock, rw, bs, qd, conns, seconds):
-    """nbdload and nbdtool take the same load flags; returns the figures
+    """nbdraw and nbdtool take the same load flags; returns the figures
     the tool's regex finds in its output."""
     cmd = cmd + ["-s", sock, "-c", str(conns), "-q", str(qd), "-b", str(bs),
                  "-t", str(seconds)]
@@ -82,9 +82,9 @@ def _run_standard(name, cmd, regex, sock, rw, bs, qd, conns, seconds):
     return m.groups()
 
 
-def run_nbdload(tool, sock, rw, bs, qd, conns, seconds):
+def run_nbdraw(tool, sock, rw, bs, qd, conns, seconds):
     iops, mbps, p50, p99, p999, errors = _run_standard(
-        "nbdload", [tool], _NBDLOAD_RE, sock, rw, bs, qd, conns, seconds)
+        "nbdraw", [tool], _NBDRAW_RE, sock, rw, bs, qd, conns, seconds)
     return {"iops": float(iops), "mibs": float(mbps) * 1e6 / 1048576.0,
             "p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999),
             "errors": int(errors), "cdf": []}

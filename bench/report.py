@@ -66,7 +66,7 @@ def fmt(v, unit):
     return "%.1f" % v
 
 
-# The issue-2 table: (row id, metric, unit, target ratio, higher is better).
+# The summary table: (row id, metric, unit, target ratio, higher is better).
 TABLE = [
     ("fio-rr-4k-qd1-c1", "iops", "IOPS", 1.0, True),
     ("fio-rr-4k-qd1-c1", "p50_us", "p50 us", 1.0, False),
@@ -259,15 +259,15 @@ def main():
           " page is answered without a copy, which would flatter it on read rows.",
           "- fio: `--ioengine=nbd` (libnbd), one connection per job (`--numjobs` = connections),"
           " `--iodepth` per connection; latency is fio's total latency (`lat_percentiles`)."
-          " nbdtool (tests/tools/nbdtool.c, libnbd) and nbdload (../shared/tools/nbdload.c,"
-          " raw sockets): one thread and connection per `-c`, the standard rows of"
-          " ../shared/tools/README.md. Server CPU is the server process's user+system time"
+          " nbdtool (tests/tools/nbdtool.c, libnbd) and nbdraw (tests/tools/nbdraw.c,"
+          " raw sockets): one thread and connection per `-c`, the project's standard rows"
+          " (docs/bench.md). Server CPU is the server process's user+system time"
           " per request during the row (less sensitive to the machine's other load than"
           " throughput).",
           ]
     if skipped:
         md.append("- Not measured: " + "; ".join(skipped) + ".")
-    md += ["", "## Summary: vram-swapd against nbdkit memory (issue 2 and issue 7 targets)", ""]
+    md += ["", "## Summary: vram-swapd against nbdkit memory (the project's targets)", ""]
     md += summary
     md += ["", "Target misses in this run: " + ("; ".join(misses) if misses else "none") + ".", ""]
     slower = ["%s on %s %s (%.2fx)" % (label(n), desc[rid]["tool"], describe(desc[rid]), med[(rid, n)]["iops"] /
@@ -286,7 +286,7 @@ def main():
            ("; ".join(worse) if worse else "none") + ".", ""]
     md += ["## All fio rows", ""] + full_table(med, desc, names, "fio")
     for tool, what in (("nbdtool", "the project's libnbd load tool, tests/tools/nbdtool.c"),
-                       ("nbdload", "../shared/tools/nbdload.c, raw sockets")):
+                       ("nbdraw", "the project's raw-socket load tool, tests/tools/nbdraw.c")):
         if any(d["tool"] == tool for d in desc.values()):
             md += ["", "## Standard rows with %s (%s)" % (tool, what), ""]
             md += full_table(med, desc, names, tool)

@@ -9,7 +9,7 @@ by row in one run on one machine, and writes the raw results as CSV:
 
 Usage: bench/run.py [--out DIR] [--plan full|smoke] [--seconds N] [--ramp N]
                     [--rounds N] [--size BYTES] [--servers a,b] [--only REGEX]
-                    [--nbdload PATH] [--nbdtool PATH]
+                    [--nbdraw PATH] [--nbdtool PATH]
 """
 import argparse
 import csv
@@ -53,8 +53,8 @@ def full_plan():
     for rw in ("read", "write"):             # MiB/s against request size
         for bs in (4 * K, 64 * K, M, 4 * M):
             rows.append(row("fio", rw, bs, 8, 1))
-    # The standard rows of ../shared/tools/README.md, with both tools.
-    for tool in ("nbdtool", "nbdload"):
+    # The standard rows (docs/bench.md), with both load tools.
+    for tool in ("nbdtool", "nbdraw"):
         rows += [row(tool, "randread", 4 * K, 1, 1), row(tool, "randwrite", 4 * K, 1, 1),
                  row(tool, "randread", 4 * K, 32, 8), row(tool, "randwrite", 4 * K, 32, 8),
                  row(tool, "read", M, 4, 4), row(tool, "write", M, 4, 4)]
@@ -64,7 +64,7 @@ def full_plan():
 def smoke_plan():
     return [row("fio", "randread", 4 * K, 1, 1), row("fio", "randwrite", 4 * K, 32, 2),
             row("fio", "read", M, 8, 1), row("nbdtool", "randread", 4 * K, 32, 2),
-            row("nbdload", "randread", 4 * K, 32, 2)]
+            row("nbdraw", "randread", 4 * K, 32, 2)]
 
 
 def sh(cmd):
@@ -109,8 +109,8 @@ def start(name, size):
 def measure(args, r, s):
     if r["tool"] == "fio":
         return loads.run_fio(s.uri, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds, args.ramp)
-    run = loads.run_nbdload if r["tool"] == "nbdload" else loads.run_nbdtool
-    return run(args.nbdload if r["tool"] == "nbdload" else args.nbdtool,
+    run = loads.run_nbdraw if r["tool"] == "nbdraw" else loads.run_nbdtool
+    return run(args.nbdraw if r["tool"] == "nbdraw" else args.nbdtool,
                s.sock, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds)
 
 
@@ -124,7 +124,7 @@ def main():
     ap.add_argument("--size", type=int, default=1 << 30)
     ap.add_argument("--servers", default="vs-host,vs-cudafake,nbdkit")
     ap.add_argument("--only", help="run only the rows whose id matches this regex")
-    ap.add_argument("--nbdload", default=os.path.join(servers.ROOT, "build", "nbdload"))
+    ap.add_argument("--nbdraw", default=os.path.join(servers.ROOT, "build", "nbdraw"))
     ap.add_argument("--nbdtool", default=os.path.join(servers.ROOT, "build", "nbdtool"))
     args = ap.parse_args()
 
@@ -132,7 +132,7 @@ def main():
     if args.only:
         plan = [r for r in plan if re.search(args.only, r["row"])]
     skipped = []
-    for tool, path in (("nbdload", args.nbdload), ("nbdtool", args.nbdtool)):
+    for tool, path in (("nbdraw", args.nbdraw), ("nbdtool", args.nbdtool)):
         if not os.access(path, os.X_OK):
             skipped.append((tool, "no %s at %s" % (tool, path)))
             plan = [r for r in plan if r["tool"] != tool]

@@ -22,7 +22,7 @@ FAKECUDA_DIR = os.environ.get("VS_FAKECUDA_DIR", os.path.join(ROOT, "build", "fa
 
 def _vs_cmd(backend):
     def cmd(sock, status, size):
-        # 16 slots: nbdload's 8-connection rows plus a spare.
+        # 16 slots: nbdraw's 8-connection rows plus a spare.
         return [DAEMON, "--backend", backend, "--size", str(size), "--min-size", "4M",
                 "--socket", sock, "--status-file", status, "--max-clients", "16"]
     return cmd

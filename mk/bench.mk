@@ -8,23 +8,20 @@ BENCH_OUT     ?= bench/results
 BENCH_SECONDS ?= 2
 BENCH_ROUNDS  ?= 2
 BENCH_ARGS    ?=
-# The load tool of ../shared/tools (the yardstick of the issues); rows that
-# need it are skipped, and the report says so, where it is not found.
-NBDLOAD_SRC   ?= $(firstword $(wildcard ../shared/tools/nbdload.c /work/shared/tools/nbdload.c))
-BENCH_NBDLOAD := $(if $(NBDLOAD_SRC),$(BUILD)/nbdload)
 BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
 # Built by mk/core.mk and mk/cuda.mk (the fake libcuda makes the cuda row).
-BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/fakecuda/libcuda.so.1 $(BENCH_NBDLOAD)
+BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/nbdraw $(BUILD)/fakecuda/libcuda.so.1
 
 .PHONY: bench bench-report bench-profile check-bench-smoke
 check: check-bench-smoke
 
-$(BUILD)/nbdload: $(NBDLOAD_SRC) | $(BUILD)
-	$(CC) -O2 -pthread -o $@ $<
+# The raw-socket load tool (the kernel client's way of talking NBD).
+$(BUILD)/nbdraw: tests/tools/nbdraw.c | $(BUILD)
+	$(CC) $(WARN) -O2 -g -o $@ $< -pthread
 
 bench: $(BENCH_DEPS)
 	$(PY) bench/run.py --out $(BENCH_OUT) --seconds $(BENCH_SECONDS) \
-		--rounds $(BENCH_ROUNDS) --nbdload $(BUILD)/nbdload --nbdtool $(BUILD)/nbdtool \
+		--rounds $(BENCH_ROUNDS) --nbdraw $(BUILD)/nbdraw --nbdtool $(BUILD)/nbdtool \
 		$(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-report
 
@@ -37,7 +34,7 @@ check-bench-smoke: $(BENCH_DEPS)
 	$(PY) bench/test_report.py
 	rm -rf $(BUILD)/bench-smoke
 	$(PY) bench/run.py --plan smoke --seconds 1 --ramp 0 --size 67108864 \
-		--out $(BUILD)/bench-smoke --nbdload $(BUILD)/nbdload --nbdtool $(BUILD)/nbdtool
+		--out $(BUILD)/bench-smoke --nbdraw $(BUILD)/nbdraw --nbdtool $(BUILD)/nbdtool
 	$(PY) bench/report.py $(BUILD)/bench-smoke $(BUILD)/bench-smoke/BENCHMARKS.md
 	$(PY) bench/check_smoke.py $(BUILD)/bench-smoke
 

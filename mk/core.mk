@@ -6,7 +6,7 @@ PY ?= /usr/bin/python3
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 FUZZ_TIME ?= 30
 
-.PHONY: check-unit check-nbd check-fuzz check-asan
+.PHONY: check-unit check-nbd check-fuzz check-asan fuzz asan
 check: check-unit check-nbd check-fuzz check-asan
 
 $(BUILD)/test_%: tests/unit/test_%.c $(BUILD)/libvs.a tests/unit/check.h
@@ -17,7 +17,7 @@ check-unit: $(UNIT_TESTS)
 
 check-nbd: $(BUILD)/vram-swapd
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest -v \
-		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py
+		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py
 
 # libFuzzer needs clang. The corpus in the tree seeds each run; what a run
 # finds new stays in build-fuzz/ (commit interesting inputs by hand).
@@ -26,7 +26,9 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c src/handshake.c src/request.c
 	@mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< src/handshake.c src/request.c
 
-check-fuzz: build-fuzz/fuzz_handshake build-fuzz/fuzz_request
+fuzz: build-fuzz/fuzz_handshake build-fuzz/fuzz_request
+
+check-fuzz: fuzz
 	@set -e; for f in handshake request; do \
 		mkdir -p build-fuzz/corpus-$$f; \
 		echo "  FUZZ $$f for $(FUZZ_TIME)s"; \
@@ -36,11 +38,16 @@ check-fuzz: build-fuzz/fuzz_handshake build-fuzz/fuzz_request
 		grep -E 'stat::number_of_executed_units|cov:' build-fuzz/$$f.log | tail -2; \
 	done
 
+# `make asan`: the daemon, its unit tests and betest under AddressSanitizer
+# and UndefinedBehaviorSanitizer in build-asan/. One rule builds the tree,
+# so check-asan and check-cuda-asan never build it at the same time.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-check-asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
-		build-asan/vram-swapd $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
+ASAN_BINS := build-asan/vram-swapd build-asan/betest $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
+asan:
+	$(MAKE) BUILD=build-asan CC=clang CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(ASAN_BINS)
+
+check-asan: asan
 	@set -e; for t in $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS)); do $$t; done
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	VS_DAEMON=$(CURDIR)/build-asan/vram-swapd $(PY) -m unittest \
-		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py
+		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py

@@ -1,4 +1,4 @@
-# The cuda backend's tests (issue 3): the fake libcuda, the backend driven
+# The cuda backend's tests: the fake libcuda, the backend driven
 # directly (betest), the daemon on the fake through real NBD clients
 # (conformance suite again, fault and start-up tests), the libnbd load tool,
 # and the Driver API declarations held to a real cuda.h where one exists.
@@ -47,7 +47,7 @@ endif
 check-cuda-nbd: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKECUDA_DIR) VS_TEST_BACKEND=cuda \
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest \
-		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py
+		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py
 
 check-cuda-faults: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/betest $(BUILD)/nbdtool
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \
@@ -55,11 +55,9 @@ check-cuda-faults: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/bet
 		$(PY) -m unittest -v tests/cuda/test_cuda.py
 
 # The fault tests again with the daemon and betest under AddressSanitizer and
-# UndefinedBehaviorSanitizer (the error paths are where memory bugs hide).
-CUDA_SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-check-cuda-asan: $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/nbdtool
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="$(CUDA_SAN_FLAGS)" LDFLAGS="$(CUDA_SAN_FLAGS)" \
-		build-asan/vram-swapd build-asan/betest
+# UndefinedBehaviorSanitizer (the error paths are where memory bugs hide);
+# `asan` (mk/core.mk) builds them.
+check-cuda-asan: asan $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/nbdtool
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	VS_DAEMON=$(CURDIR)/build-asan/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \
 	VS_BETEST=$(CURDIR)/build-asan/betest VS_NBDTOOL=$(CURDIR)/$(BUILD)/nbdtool \

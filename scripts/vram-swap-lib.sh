@@ -36,171 +36,38 @@ vs_die()  { vs_err "$@"; exit 1; }
 
 # --- the defaults file ------------------------------------------------------
 
-# Keys of /etc/default/vram-swap and the value used when a key is absent.
-# Must match the daemon's defaults in docs/DESIGN.md and systemd/vram-swap.default.
-declare -A VS_DEFAULT=(
-	[VRAM_SWAP_SIZE]=75%
-	[VRAM_SWAP_MIN_SIZE]=1G
-	[VRAM_SWAP_STEP]=512M
-	[VRAM_SWAP_DEVICE]=0
-	[VRAM_SWAP_BACKEND]=cuda
-	[VRAM_SWAP_PRIORITY]=1000
-	[VRAM_SWAP_CONNECTIONS]=4
-	[VRAM_SWAP_NBD_DEVICE]=auto
-	[VRAM_SWAP_DISCARD]=on
-	[VRAM_SWAP_SOCKET]=/run/vram-swap/vram-swapd.sock
-	[VRAM_SWAP_EXPORT]=vram-swap
-	[VRAM_SWAP_MAX_CLIENTS]=8
-)
+# The settings, as the daemon validates them: `vram-swapd --check-config`
+# is the one gate (and the one table of defaults) for every key of
+# /etc/default/vram-swap, including those only the scripts use.
 declare -A VS_CONF=()
 
-# Size in bytes of "123", "4K", "512M", "8G", "1T" (binary suffixes); the
-# caller has checked the syntax. Prints nothing for values that would
-# overflow 64-bit shell arithmetic.
-vs_size_bytes() {
-	local v=$1 n mult=1
-	n=${v%[KMGT]}
-	case $v in
-	*K) mult=1024 ;;
-	*M) mult=$((1024 * 1024)) ;;
-	*G) mult=$((1024 * 1024 * 1024)) ;;
-	*T) mult=$((1024 * 1024 * 1024 * 1024)) ;;
-	esac
-	n=$((10#$n))
-	((n <= 9223372036854775807 / mult)) || return 0
-	printf '%s\n' $((n * mult))
-}
-
-# Checks one value; prints why it is wrong, or nothing.
-vs_check_value() {
-	local key=$1 v=$2 n
-	case $key in
-	VRAM_SWAP_SIZE)
-		if [[ $v =~ ^[0-9]{1,3}%$ ]]; then
-			n=$((10#${v%\%}))
-			((n >= 1 && n <= 100)) || echo "a percentage must be 1% to 100%"
-			return
-		fi
-		;&
-	VRAM_SWAP_MIN_SIZE | VRAM_SWAP_STEP)
-		if ! [[ $v =~ ^[0-9]{1,16}[KMGT]?$ ]]; then
-			if [[ $key == VRAM_SWAP_SIZE ]]; then
-				echo "expected a size such as 8G, 512M, 1048576, or a percentage of free VRAM such as 75%"
-			else
-				echo "expected a size such as 1G, 512M or 1048576 (suffixes K, M, G, T)"
-			fi
-			return
-		fi
-		n=$(vs_size_bytes "$v")
-		[[ -n $n ]] || { echo "too large"; return; }
-		if ((n < 4096)); then
-			echo "must be at least 4096 bytes"
-		elif ((n % 4096)); then
-			echo "must be a multiple of 4096 bytes (the swap page size)"
-		fi
-		;;
-	VRAM_SWAP_DEVICE)
-		[[ $v =~ ^[0-9]{1,3}$ || $v =~ ^GPU-[0-9a-fA-F-]{8,}$ ||
-			$v =~ ^([0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$ ]] ||
-			echo "expected a GPU index (0), a UUID (GPU-...) or a PCI bus id (0000:65:00.0)"
-		;;
-	VRAM_SWAP_BACKEND)
-		[[ $v == cuda || $v == host ]] || echo "expected cuda or host"
-		;;
-	VRAM_SWAP_PRIORITY)
-		[[ $v =~ ^[0-9]{1,5}$ ]] && ((10#$v <= 32767)) ||
-			echo "expected a swap priority from 0 to 32767"
-		;;
-	VRAM_SWAP_CONNECTIONS)
-		[[ $v =~ ^[0-9]{1,3}$ ]] && ((10#$v >= 1 && 10#$v <= 64)) ||
-			echo "expected a number of nbd connections from 1 to 64"
-		;;
-	VRAM_SWAP_MAX_CLIENTS)
-		[[ $v =~ ^[0-9]{1,3}$ ]] && ((10#$v >= 1 && 10#$v <= 64)) ||
-			echo "expected a number of clients from 1 to 64"
-		;;
-	VRAM_SWAP_NBD_DEVICE)
-		[[ $v == auto || $v =~ ^(/dev/)?nbd[0-9]{1,4}$ ]] ||
-			echo "expected auto or an nbd device such as /dev/nbd0"
-		;;
-	VRAM_SWAP_DISCARD)
-		[[ $v == on || $v == off ]] || echo "expected on or off"
-		;;
-	VRAM_SWAP_SOCKET)
-		if ! [[ $v =~ ^/[A-Za-z0-9._/+@:-]+$ ]] || [[ $v == */ || $v == */../* || $v == */.. ]]; then
-			echo "expected an absolute path of a socket file (letters, digits and ._/+@:- only)"
-		elif ((${#v} > 107)); then
-			echo "longer than the 107 bytes a Unix socket path may have"
-		fi
-		;;
-	VRAM_SWAP_EXPORT)
-		[[ $v =~ ^[A-Za-z0-9._-]{1,64}$ ]] ||
-			echo "expected 1 to 64 letters, digits, '.', '_' or '-'"
-		;;
-	esac
-}
-
-# Reads and validates the defaults file into VS_CONF (absent keys take
-# VS_DEFAULT). The file is parsed, never sourced: it holds data, not code,
-# and systemd's EnvironmentFile= must read it the same way. Any problem is
-# reported with file, line, key and value, and is fatal.
+# Reads and validates the defaults file into VS_CONF (absent keys take the
+# daemon's defaults). Any problem is reported with file, line, key and
+# value, and is fatal.
 vs_load_defaults() {
-	local file=$VS_DEFAULTS line key val why lineno=0 bad=0 k
-	local re_bad='[[:space:]$`"'"'"'\\]'
-	for k in "${!VS_DEFAULT[@]}"; do VS_CONF[$k]=${VS_DEFAULT[$k]}; done
+	local file=$VS_DEFAULTS daemon out rc key val
+	daemon=$(vs_find_daemon) || exit 1
+	local args=(--check-config)
 	if [[ ! -e $file ]]; then
 		vs_warn "$file does not exist; using the built-in defaults"
-		return 0
+	else
+		[[ -r $file ]] || vs_die "cannot read $file"
+		args+=("$file")
 	fi
-	[[ -r $file ]] || vs_die "cannot read $file"
-	while IFS= read -r line || [[ -n $line ]]; do
-		lineno=$((lineno + 1))
-		line=${line%$'\r'}
-		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-		if ! [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
-			vs_err "$file:$lineno: not a KEY=value line: $line"
-			bad=1
-			continue
-		fi
-		key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
-		# One level of matching quotes, as both systemd and sh remove them.
-		if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
-			val=${BASH_REMATCH[1]}
-		fi
-		if [[ -z ${VS_DEFAULT[$key]+set} ]]; then
-			vs_err "$file:$lineno: unknown key $key (value '$val'); known keys: $(printf '%s\n' "${!VS_DEFAULT[@]}" | sort | tr '\n' ' ')"
-			bad=1
-			continue
-		fi
-		if [[ -z $val ]]; then
-			why="empty; comment the line out to use the default (${VS_DEFAULT[$key]})"
-		elif [[ $val =~ $re_bad ]]; then
-			why="quotes, spaces, \$, \` and \\ are not allowed: this file is read by systemd and by the scripts alike, without expansion"
-		else
-			why=$(vs_check_value "$key" "$val")
-		fi
-		if [[ -n $why ]]; then
-			vs_err "$file:$lineno: $key='$val': $why"
-			bad=1
-			continue
-		fi
-		VS_CONF[$key]=$val
-	done <"$file"
-	((bad == 0)) || vs_die "fix $file and run $VS_PROG again; nothing was changed"
-	vs_check_combined "$file"
-}
-
-# Checks between keys, once each key is valid on its own.
-vs_check_combined() {
-	local file=$1 size min
-	if [[ ${VS_CONF[VRAM_SWAP_SIZE]} != *% ]]; then
-		size=$(vs_size_bytes "${VS_CONF[VRAM_SWAP_SIZE]}")
-		min=$(vs_size_bytes "${VS_CONF[VRAM_SWAP_MIN_SIZE]}")
-		((size >= min)) ||
-			vs_die "$file: VRAM_SWAP_SIZE='${VS_CONF[VRAM_SWAP_SIZE]}' is smaller than VRAM_SWAP_MIN_SIZE='${VS_CONF[VRAM_SWAP_MIN_SIZE]}'; nothing was changed"
+	# Success prints only KEY=value lines; failure only messages.
+	out=$("$daemon" "${args[@]}" 2>&1)
+	rc=$?
+	if ((rc != 0)); then
+		while IFS= read -r val; do
+			vs_err "${val#vram-swapd: }"
+		done <<<"$out"
+		((rc == 2)) || vs_die "$daemon --check-config failed (status $rc)"
+		vs_die "fix $file and run $VS_PROG again; nothing was changed"
 	fi
-	((10#${VS_CONF[VRAM_SWAP_CONNECTIONS]} <= 10#${VS_CONF[VRAM_SWAP_MAX_CLIENTS]})) ||
-		vs_die "$file: VRAM_SWAP_CONNECTIONS='${VS_CONF[VRAM_SWAP_CONNECTIONS]}' is more than VRAM_SWAP_MAX_CLIENTS='${VS_CONF[VRAM_SWAP_MAX_CLIENTS]}' lets the daemon accept; nothing was changed"
+	VS_CONF=()
+	while IFS='=' read -r key val; do
+		[[ -n $key ]] && VS_CONF[$key]=$val
+	done <<<"$out"
 	# The packaged default names /run; tests move /run elsewhere.
 	if [[ ${VS_CONF[VRAM_SWAP_SOCKET]} == /run/* && $VS_RUN != /run ]]; then
 		VS_CONF[VRAM_SWAP_SOCKET]=$VS_RUN/${VS_CONF[VRAM_SWAP_SOCKET]#/run/}

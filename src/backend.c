@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "backend.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "config.h"
+#include "log.h"
 
 const struct vs_backend_ops *vs_backend_find(const char *name)
 {
@@ -13,4 +18,82 @@ const struct vs_backend_ops *vs_backend_find(const char *name)
 		if (strcmp(all[i]->name, name) == 0)
 			return all[i];
 	return NULL;
+}
+
+void vs_fmt_size(char *b, size_t n, uint64_t v)
+{
+	if (v >= (1ull << 30))
+		snprintf(b, n, "%.2f GiB", (double)v / (1ull << 30));
+	else
+		snprintf(b, n, "%llu MiB", (unsigned long long)(v >> 20));
+}
+
+/* The size policy, the same for every backend: resolve the setting
+ * against what is free, then try smaller by one step at a time, the
+ * minimum itself last. */
+static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
+{
+	const struct vs_backend_ops *ops = be->ops;
+	uint64_t free_b = 0, total_b = 0;
+	char s1[32], s2[32], s3[32], why[128] = "";
+	uint64_t step = cfg->step ? cfg->step : VS_DEFAULT_STEP;
+	uint64_t min = cfg->min_size < VS_BLOCK ? VS_BLOCK : cfg->min_size;
+
+	if (ops->mem_info(be, &free_b, &total_b))
+		return -1;
+	uint64_t size = vs_size_resolve(&cfg->size, free_b) & ~(uint64_t)(VS_BLOCK - 1);
+	vs_fmt_size(s1, sizeof s1, size);
+	vs_fmt_size(s2, sizeof s2, free_b);
+	if (cfg->size.percent)
+		vs_log(LOG_INFO, "%s: --size %u%% of %s free %s = %s", ops->name,
+		       cfg->size.percent, s2, ops->memory, s1);
+	if (size < min) {
+		vs_fmt_size(s3, sizeof s3, min);
+		vs_log(LOG_ERR, "%s: the size asked for (%s) is below --min-size (%s) with "
+		       "%s of %s free: lower --min-size or free %s", ops->name, s1, s3, s2,
+		       ops->memory, ops->memory);
+		return -1;
+	}
+	for (;;) {
+		int rc = ops->alloc(be, size, why, sizeof why);
+		vs_fmt_size(s1, sizeof s1, size);
+		if (rc == 0) {
+			vs_log(LOG_INFO, "%s: allocated %s of %s for the export", ops->name, s1,
+			       ops->memory);
+			be->size = size;
+			return 0;
+		}
+		if (rc != ENOMEM)
+			return -1;
+		uint64_t next = size >= min + step ? size - step : (size > min ? min : 0);
+		if (!next)
+			break;
+		vs_fmt_size(s2, sizeof s2, next);
+		vs_log(LOG_WARNING, "%s: allocating %s of %s failed (%s); trying %s",
+		       ops->name, s1, ops->memory, why, s2);
+		size = next;
+	}
+	char who[512] = "";
+	free_b = total_b = 0;
+	ops->mem_info(be, &free_b, &total_b);
+	if (ops->holders)
+		ops->holders(be, who, sizeof who);
+	vs_fmt_size(s1, sizeof s1, min);
+	vs_fmt_size(s2, sizeof s2, free_b);
+	vs_fmt_size(s3, sizeof s3, total_b);
+	vs_log(LOG_ERR, "%s: cannot allocate even --min-size %s of %s%s (%s): %s of %s "
+	       "free%s%s", ops->name, s1, ops->memory, be->where, why, s2, s3,
+	       *who ? "; " : "", who);
+	return -1;
+}
+
+int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg)
+{
+	if (be->ops->open(be, cfg))
+		return -1;
+	if (allocate_export(be, cfg)) {
+		be->ops->close(be);
+		return -1;
+	}
+	return 0;
 }

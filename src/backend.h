@@ -36,10 +36,19 @@ struct vs_queue;     /* one per connection worker: a stream, scratch space */
 
 struct vs_backend_ops {
 	const char *name;
-	/* Allocate the export. On success set be->size (a multiple of 4096,
-	 * possibly smaller than asked after back-off) and return 0; on failure
-	 * log one clear line and return -1. */
+	const char *memory;   /* what it serves from, for messages: "VRAM", "RAM" */
+	/* Find and prepare the device; no export yet. On failure log one
+	 * clear line and return -1. */
 	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
+	/* How much memory is free now (and in all). */
+	int (*mem_info)(struct vs_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
+	/* Allocate an export of exactly size bytes: 0 on success, ENOMEM when
+	 * a smaller size may still work (why names the failure), -1 on any
+	 * other failure (already logged). The size policy (percentages,
+	 * back-off, minimum) is the core's: see vs_backend_open(). */
+	int (*alloc)(struct vs_backend *be, uint64_t size, char *why, size_t why_len);
+	/* Optional: who holds the memory, after even the minimum failed. */
+	void (*holders)(struct vs_backend *be, char *out, size_t len);
 	/* Host staging memory (pinned for DMA where it matters). Start-up only. */
 	void *(*buf_alloc)(struct vs_backend *be, size_t len);
 	void (*buf_free)(struct vs_backend *be, void *p, size_t len);
@@ -60,6 +69,7 @@ struct vs_backend {
 	char device_name[128];
 	char device_uuid[64];     /* "GPU-..." or "" */
 	char device_bus_id[32];   /* "0000:65:00.0" or "" */
+	char where[32];           /* for messages: " on GPU 0", or "" */
 	void *priv;
 };
 
@@ -68,5 +78,14 @@ extern const struct vs_backend_ops vs_backend_cuda;
 
 /* Looks a backend up by name; NULL if unknown. */
 const struct vs_backend_ops *vs_backend_find(const char *name);
+
+/* Opens be (be->ops set) and allocates the export as the settings say: an
+ * absolute size or a percentage of what is free, backing off by --step
+ * down to --min-size when allocation fails. Logs and returns -1 when no
+ * size works. */
+int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg);
+
+/* "512 MiB", "1.50 GiB": sizes in messages. */
+void vs_fmt_size(char *b, size_t n, uint64_t v);
 
 #endif

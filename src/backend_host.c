@@ -13,15 +13,17 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "log.h"
 
-static uint64_t mem_available(void)
+/* A "Key:    1234 kB" line of /proc/meminfo, in bytes (0 if absent). */
+static uint64_t meminfo(const char *key)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[128];
+	size_t n = strlen(key);
 	uint64_t kb = 0;
 	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1)
+		if (!strncmp(line, key, n) && line[n] == ':' &&
+		    sscanf(line + n + 1, "%" SCNu64, &kb) == 1)
 			break;
 	if (f)
 		fclose(f);
@@ -63,31 +65,31 @@ fail:;
 
 static int host_open(struct vs_backend *be, const struct vs_config *cfg)
 {
-	uint64_t avail = mem_available();
-	uint64_t size = vs_size_resolve(&cfg->size, avail);
+	(void)cfg;
 	snprintf(be->device_name, sizeof be->device_name, "host memory");
-	for (;;) {
-		/* MAP_NORESERVE|MAP_POPULATE would defeat the point: the pages
-		 * must exist now, not be found missing under memory pressure.
-		 * mlockall() (when it was granted) locks them as they appear. */
-		void *p = size ? export_map(size) : MAP_FAILED;
-		if (p != MAP_FAILED) {
-			be->priv = p;
-			be->size = size;
-			vs_log(LOG_INFO, "host backend: %" PRIu64 " MiB of RAM", size >> 20);
-			return 0;
-		}
-		int e = errno;
-		vs_log(LOG_WARNING, "host backend: cannot allocate %" PRIu64 " MiB: %s",
-		       size >> 20, strerror(e));
-		if (size < cfg->min_size + cfg->step) {
-			vs_log(LOG_ERR, "host backend: nothing between --min-size (%" PRIu64
-			       " MiB) and %" PRIu64 " MiB could be allocated; %" PRIu64
-			       " MiB available", cfg->min_size >> 20, size >> 20, avail >> 20);
-			return -1;
-		}
-		size -= cfg->step;
+	return 0;
+}
+
+static int host_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *total_b)
+{
+	(void)be;
+	*free_b = meminfo("MemAvailable");
+	*total_b = meminfo("MemTotal");
+	return 0;
+}
+
+/* MAP_NORESERVE|MAP_POPULATE would defeat the point: the pages must exist
+ * now, not be found missing under memory pressure. mlockall() (when it was
+ * granted) locks them as they appear. */
+static int host_alloc(struct vs_backend *be, uint64_t size, char *why, size_t n)
+{
+	void *p = export_map(size);
+	if (p == MAP_FAILED) {
+		snprintf(why, n, "%s", strerror(errno));
+		return ENOMEM;
 	}
+	be->priv = p;
+	return 0;
 }
 
 static void *host_buf_alloc(struct vs_backend *be, size_t len)
@@ -171,7 +173,10 @@ static void host_close(struct vs_backend *be)
 
 const struct vs_backend_ops vs_backend_host = {
 	.name = "host",
+	.memory = "RAM",
 	.open = host_open,
+	.mem_info = host_mem_info,
+	.alloc = host_alloc,
 	.buf_alloc = host_buf_alloc,
 	.buf_free = host_buf_free,
 	.queue_open = host_queue_open,

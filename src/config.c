@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "settings.h"
+
 #define MiB (1ULL << 20)
 
 int vs_parse_size(const char *s, bool allow_percent, struct vs_size *out,
@@ -16,14 +18,14 @@ int vs_parse_size(const char *s, bool allow_percent, struct vs_size *out,
 {
 	const char *p = s;
 	if (*p < '0' || *p > '9') {
-		*why = "expected a number with an optional K/M/G/T suffix";
+		*why = "expected a size such as 8G, 512M or 1048576 (suffixes K, M, G, T)";
 		return -1;
 	}
 	errno = 0;
 	char *end;
 	unsigned long long v = strtoull(p, &end, 10);
 	if (errno == ERANGE) {
-		*why = "number too large";
+		*why = "too large";
 		return -1;
 	}
 	if (*end == '%') {
@@ -32,7 +34,7 @@ int vs_parse_size(const char *s, bool allow_percent, struct vs_size *out,
 			return -1;
 		}
 		if (end[1] != '\0' || v < 1 || v > 100) {
-			*why = "percentage must be 1% to 100%";
+			*why = "a percentage must be 1% to 100%";
 			return -1;
 		}
 		out->percent = (unsigned)v;
@@ -55,16 +57,16 @@ int vs_parse_size(const char *s, bool allow_percent, struct vs_size *out,
 		return -1;
 	}
 	if (shift && v > (UINT64_MAX >> shift)) {
-		*why = "number too large";
+		*why = "too large";
 		return -1;
 	}
 	v <<= shift;
 	if (v == 0) {
-		*why = "must be greater than zero";
+		*why = "must be at least 4096 bytes";
 		return -1;
 	}
 	if (v % VS_BLOCK) {
-		*why = "must be a multiple of 4096 bytes";
+		*why = "must be a multiple of 4096 bytes (the swap page size)";
 		return -1;
 	}
 	out->bytes = v;
@@ -84,23 +86,33 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: vram-swapd [OPTION]...\n"
+"       vram-swapd --check-config [FILE]\n"
 "Serve GPU memory (or, for tests, host RAM) as an NBD export on a Unix\n"
 "socket, for use as a Linux swap device through nbd-client.\n"
+"\n");
+	static const struct { enum vs_key k; const char *opt, *help; } rows[] = {
+		{ VS_K_BACKEND, "-b, --backend=NAME", "cuda (VRAM) or host (RAM)" },
+		{ VS_K_SIZE, "-s, --size=SIZE|N%", "export size, or N% of free memory" },
+		{ VS_K_MIN_SIZE, "    --min-size=SIZE", "smallest size worth serving" },
+		{ VS_K_STEP, "    --step=SIZE", "back-off step when allocation fails" },
+		{ VS_K_DEVICE, "-d, --device=GPU", "index, GPU-UUID or PCI bus id" },
+		{ VS_K_SOCKET, "-S, --socket=PATH", "Unix socket to listen on" },
+		{ VS_K_EXPORT, "-e, --export=NAME", "export name (\"\" also works)" },
+		{ VS_K_MAX_CLIENTS, "    --max-clients=N", "connections served at once, 1-64" },
+		{ VS_K_STATUS_FILE, "    --status-file=PATH", "counters, rewritten each second (empty: none)" },
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		fprintf(f, "  %-24s %s\n  %24s %s (default %s)\n", rows[i].opt, rows[i].help, "",
+		        vs_settings[rows[i].k].env, vs_settings[rows[i].k].def);
+	fprintf(f,
+"  -v, --verbose            log debug messages\n"
+"  -h, --help               show this help\n"
+"  -V, --version            show the version\n"
 "\n"
-"  -b, --backend=NAME      cuda (VRAM, default) or host (RAM)   VRAM_SWAP_BACKEND\n"
-"  -s, --size=SIZE|N%%      export size, or N%% of free memory    VRAM_SWAP_SIZE (75%%)\n"
-"      --min-size=SIZE     smallest size worth serving          VRAM_SWAP_MIN_SIZE (1G)\n"
-"      --step=SIZE         back-off step when allocation fails  VRAM_SWAP_STEP (512M)\n"
-"  -d, --device=GPU        index, GPU-UUID or PCI bus id        VRAM_SWAP_DEVICE (0)\n"
-"  -S, --socket=PATH       Unix socket to listen on             VRAM_SWAP_SOCKET\n"
-"                          (/run/vram-swap/vram-swapd.sock)\n"
-"  -e, --export=NAME       export name (\"\" also works)          VRAM_SWAP_EXPORT (vram-swap)\n"
-"      --max-clients=N     connections served at once, 1-64     VRAM_SWAP_MAX_CLIENTS (8)\n"
-"      --status-file=PATH  counters, rewritten each second      VRAM_SWAP_STATUS_FILE\n"
-"                          (/run/vram-swap/status; empty: none)\n"
-"  -v, --verbose           log debug messages\n"
-"  -h, --help              show this help\n"
-"  -V, --version           show the version\n"
+"--check-config checks FILE (normally /etc/default/vram-swap) as systemd and\n"
+"the scripts read it and prints every key's normalized value as KEY=value\n"
+"lines; without FILE it prints the defaults. A bad value is reported with\n"
+"file, line, key and value, and the exit status is 2.\n"
 "\n"
 "SIZE is bytes, or a number with K, M, G or T (binary units); the result\n"
 "must be a multiple of 4096. Percentages are rounded down to 2 MiB.\n"
@@ -119,81 +131,36 @@ static int bad(const char *setting, const char *value, const char *why)
 	return VS_EXIT_USAGE;
 }
 
-/* One setting: where it came from (flag or environment) is part of the
- * error message, so the user knows which file or command line to fix. */
-static int apply(struct vs_config *c, int key, const char *v, const char *src)
+/* One setting, checked by its entry in the settings table; where it came
+ * from (flag or environment) is part of the error message, so the user
+ * knows which file or command line to fix. */
+static int apply(struct vs_config *c, enum vs_key k, const char *v, const char *src)
 {
+	char norm[VS_VALUE_MAX];
+	const char *why = vs_setting_check(k, v, norm);
 	struct vs_size sz;
-	const char *why;
-	char *end;
-	switch (key) {
-	case 'b':
-		if (strcmp(v, "cuda") && strcmp(v, "host"))
-			return bad(src, v, "expected 'cuda' or 'host'");
-		c->backend = v;
-		break;
-	case 's':
-		if (vs_parse_size(v, true, &sz, &why))
-			return bad(src, v, why);
-		c->size = sz;
-		break;
-	case 'm':
-	case 't':
-		if (vs_parse_size(v, false, &sz, &why))
-			return bad(src, v, why);
-		if (key == 'm')
-			c->min_size = sz.bytes;
-		else
-			c->step = sz.bytes;
-		break;
-	case 'd':
-		if (!*v)
-			return bad(src, v, "expected a GPU index, GPU-UUID or PCI bus id");
-		c->device = v;
-		break;
-	case 'S':
-		if (v[0] != '/')
-			return bad(src, v, "must be an absolute path");
-		if (strlen(v) >= 108)
-			return bad(src, v, "longer than a Unix socket path may be (107)");
-		c->socket_path = v;
-		break;
-	case 'e':
-		if (strlen(v) > 4096)
-			return bad(src, v, "longer than 4096 bytes");
-		c->export_name = v;
-		break;
-	case 'c': {
-		errno = 0;
-		unsigned long n = strtoul(v, &end, 10);
-		if (errno || *end || end == v || n < 1 || n > 64)
-			return bad(src, v, "expected a number from 1 to 64");
-		c->max_clients = (unsigned)n;
-		break;
-	}
-	case 'f':
-		if (*v && v[0] != '/')
-			return bad(src, v, "must be an absolute path or empty");
-		c->status_file = v;
-		break;
+	if (why)
+		return bad(src, v, why);
+	switch (k) {
+	case VS_K_BACKEND:     c->backend = v; break;
+	case VS_K_SIZE:        vs_parse_size(v, true, &c->size, &why); break;
+	case VS_K_MIN_SIZE:    vs_parse_size(v, false, &sz, &why); c->min_size = sz.bytes; break;
+	case VS_K_STEP:        vs_parse_size(v, false, &sz, &why); c->step = sz.bytes; break;
+	case VS_K_DEVICE:      c->device = v; break;
+	case VS_K_SOCKET:      c->socket_path = v; break;
+	case VS_K_EXPORT:      c->export_name = v; break;
+	case VS_K_MAX_CLIENTS: c->max_clients = (unsigned)strtoul(v, NULL, 10); break;
+	case VS_K_STATUS_FILE: c->status_file = v; break;
+	default:               break;   /* the scripts' keys: checked only */
 	}
 	return VS_EXIT_OK;
 }
 
-static const struct {
-	int key;
-	const char *env;
-	const char *flag;
-} settings[] = {
-	{ 'b', "VRAM_SWAP_BACKEND", "--backend" },
-	{ 's', "VRAM_SWAP_SIZE", "--size" },
-	{ 'm', "VRAM_SWAP_MIN_SIZE", "--min-size" },
-	{ 't', "VRAM_SWAP_STEP", "--step" },
-	{ 'd', "VRAM_SWAP_DEVICE", "--device" },
-	{ 'S', "VRAM_SWAP_SOCKET", "--socket" },
-	{ 'e', "VRAM_SWAP_EXPORT", "--export" },
-	{ 'c', "VRAM_SWAP_MAX_CLIENTS", "--max-clients" },
-	{ 'f', "VRAM_SWAP_STATUS_FILE", "--status-file" },
+/* getopt's value for each flag of the settings table. */
+static const struct { int opt; enum vs_key key; } flags[] = {
+	{ 'b', VS_K_BACKEND }, { 's', VS_K_SIZE }, { 'm', VS_K_MIN_SIZE },
+	{ 't', VS_K_STEP }, { 'd', VS_K_DEVICE }, { 'S', VS_K_SOCKET },
+	{ 'e', VS_K_EXPORT }, { 'c', VS_K_MAX_CLIENTS }, { 'f', VS_K_STATUS_FILE },
 };
 
 int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
@@ -208,34 +175,36 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
 		{ "export", required_argument, NULL, 'e' },
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "status-file", required_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	*c = (struct vs_config){
-		.backend = "cuda",
-		.size = { .percent = 75 },
-		.min_size = 1ULL << 30,
-		.step = 512 * MiB,
-		.device = "0",
-		.socket_path = "/run/vram-swap/vram-swapd.sock",
-		.export_name = "vram-swap",
-		.status_file = "/run/vram-swap/status",
-		.max_clients = 8,
-	};
+	*c = (struct vs_config){ .status_file = "" };
 	*done = false;
 	int rc;
-	/* An empty variable means "not set": the defaults file may carry
-	 * KEY= lines. VRAM_SWAP_STATUS_FILE= is the exception: empty
-	 * disables the status file, so only absence means unset there. */
-	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-		const char *v = getenv(settings[i].env);
-		if (!v || (!*v && settings[i].key != 'f'))
+	/* Defaults from the table, then the environment: an empty variable
+	 * means "not set" (the defaults file may carry KEY= lines), except
+	 * VRAM_SWAP_STATUS_FILE=, where empty disables the status file. */
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+		const struct vs_setting *st = &vs_settings[flags[i].key];
+		if ((rc = apply(c, flags[i].key, st->def, st->flag)))
+			abort();   /* a default that fails its own check */
+	}
+	/* --check-config judges a file, not this process's environment. */
+	bool file_only = false;
+	for (int i = 1; i < argc; i++)
+		file_only = file_only || !strcmp(argv[i], "--check-config");
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0] && !file_only; i++) {
+		const struct vs_setting *st = &vs_settings[flags[i].key];
+		const char *v = getenv(st->env);
+		if (!v || (!*v && flags[i].key != VS_K_STATUS_FILE))
 			continue;
-		if ((rc = apply(c, settings[i].key, v, settings[i].env)))
+		if ((rc = apply(c, flags[i].key, v, st->env)))
 			return *done = true, rc;
 	}
+	bool check = false;
 	optind = 1;
 	int o;
 	while ((o = getopt_long(argc, argv, "b:s:d:S:e:vhV", opts, NULL)) != -1) {
@@ -247,6 +216,9 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
 			usage(stdout);
 			*done = true;
 			return VS_EXIT_OK;
+		case 'C':
+			check = true;
+			break;
 		case 'V':
 			printf("vram-swapd %s\n", VS_VERSION);
 			*done = true;
@@ -256,11 +228,19 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
 			*done = true;
 			return VS_EXIT_USAGE;
 		default:
-			for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
-				if (settings[i].key == o &&
-				    (rc = apply(c, o, optarg, settings[i].flag)))
+			for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+				if (flags[i].opt == o &&
+				    (rc = apply(c, flags[i].key, optarg, vs_settings[flags[i].key].flag)))
 					return *done = true, rc;
 		}
+	}
+	if (check) {
+		*done = true;
+		if (argc - optind > 1) {
+			fprintf(stderr, "vram-swapd: --check-config takes one file\n");
+			return VS_EXIT_USAGE;
+		}
+		return vs_check_config(optind < argc ? argv[optind] : NULL);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "vram-swapd: unexpected argument '%s'\n", argv[optind]);

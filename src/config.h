@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define VS_BLOCK 4096u
+#define VS_DEFAULT_STEP (512ull << 20)
 
 /* A size setting: absolute bytes, or a percentage of what the backend
  * reports free (free VRAM for cuda, MemAvailable for host). */

@@ -95,7 +95,7 @@ static void write_status(struct daemon *d)
 {
 	static char buf[2048];
 	static char tmp[4200];
-	uint64_t c[9];
+	uint64_t c[VS_COUNTERS];
 	vs_server_counters(&d->srv, c);
 	unsigned clients = atomic_load(&d->srv.clients);
 	int n = snprintf(buf, sizeof buf,
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 	harden();
 
 	d.be.ops = vs_backend_find(d.cfg.backend);
-	if (d.be.ops->open(&d.be, &d.cfg))
+	if (vs_backend_open(&d.be, &d.cfg))
 		return VS_EXIT_FAIL;
 	if (vs_store_init(&d.st, &d.be)) {
 		vs_log(LOG_ERR, "cannot allocate the zero-page map: %m");

@@ -88,5 +88,8 @@
  * spec calls normal. */
 #define VS_MIN_BLOCK   4096u
 #define VS_MAX_PAYLOAD (32u << 20)
+/* A WRITE payload up to this long is drained (refused, the stream stays in
+ * sync); a longer one ends the connection, as nbdkit does. */
+#define VS_MAX_DRAIN   (2 * VS_MAX_PAYLOAD)
 
 #endif

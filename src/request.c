@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "request.h"
 
+#include <errno.h>
+
 #include "nbd.h"
 #include "wire.h"
 
@@ -16,7 +18,7 @@ int vs_req_parse(const uint8_t *p, struct vs_req *r)
 	return 0;
 }
 
-uint32_t vs_req_check(const struct vs_req *r, uint64_t size)
+int vs_req_check(const struct vs_req *r, uint64_t size)
 {
 	uint16_t allowed = NBD_CMD_FLAG_FUA;
 	bool data = true;       /* addresses the export: bounds apply */
@@ -41,22 +43,25 @@ uint32_t vs_req_check(const struct vs_req *r, uint64_t size)
 	default:
 		/* CACHE and BLOCK_STATUS are not advertised; anything else is
 		 * unknown. */
-		return NBD_EINVAL;
+		return EINVAL;
 	}
 	if (r->flags & ~allowed)
-		return NBD_EINVAL;
+		return EINVAL;
 	if (!data)
 		return 0;
-	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->len > VS_MAX_PAYLOAD)
-		return NBD_EOVERFLOW;
+	/* The spec keeps EOVERFLOW for reads; a write too long is invalid. */
+	if (r->type == NBD_CMD_READ && r->len > VS_MAX_PAYLOAD)
+		return EOVERFLOW;
+	if (r->type == NBD_CMD_WRITE && r->len > VS_MAX_PAYLOAD)
+		return EINVAL;
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->len == 0)
-		return NBD_EINVAL;
+		return EINVAL;
 	/* Written this way so that off + len cannot wrap. */
 	if (r->off > size || r->len > size - r->off)
-		return grows ? NBD_ENOSPC : NBD_EINVAL;
+		return grows ? ENOSPC : EINVAL;
 	/* We advertise a 4096-byte minimum block size; the zero-page map and
 	 * the device copies work in whole pages. */
 	if ((r->off | r->len) % VS_MIN_BLOCK)
-		return NBD_EINVAL;
+		return EINVAL;
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Transmission requests: parsing and the checks that decide each one's
- * NBD error before any data moves. Pure functions (fuzzed, unit-tested). */
+ * error before any data moves. Pure functions (fuzzed, unit-tested). */
 #ifndef VS_REQUEST_H
 #define VS_REQUEST_H
 
@@ -19,8 +19,9 @@ struct vs_req {
  * is out of sync: the connection must end). */
 int vs_req_parse(const uint8_t *p, struct vs_req *r);
 
-/* 0 when the request may run, else the NBD error to answer with. */
-uint32_t vs_req_check(const struct vs_req *r, uint64_t export_size);
+/* 0 when the request may run, else the errno to answer with (the
+ * transport maps it to the wire's error code). */
+int vs_req_check(const struct vs_req *r, uint64_t export_size);
 
 /* Bytes of payload that follow the header, whether or not the request is
  * valid: a rejected WRITE's payload must still be read and dropped. */

@@ -121,7 +121,7 @@ static void *worker(void *arg)
 		int fd = s->fd;
 		pthread_mutex_unlock(&s->mu);
 
-		vs_conn_serve(&s->conn, fd);
+		vs_nbd_conn_serve(&s->conn, fd);
 		close(fd);
 
 		pthread_mutex_lock(&s->mu);
@@ -139,7 +139,6 @@ static void *worker(void *arg)
 int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *export_name,
                     unsigned nslots)
 {
-	const struct vs_backend_ops *ops = st->be->ops;
 	srv->st = st;
 	srv->exp = (struct vs_export){
 		.name = export_name,
@@ -152,10 +151,8 @@ int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *expo
 		         NBD_FLAG_SEND_FAST_ZERO | NBD_FLAG_CAN_MULTI_CONN,
 	};
 	srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pthread_mutex_init(&srv->big.mu, NULL);
-	srv->big.buf = ops->buf_alloc(st->be, VS_MAX_PAYLOAD);
 	srv->slots = calloc(nslots, sizeof *srv->slots);
-	if (srv->wake_fd < 0 || !srv->big.buf || !srv->slots) {
+	if (srv->wake_fd < 0 || !srv->slots) {
 		vs_log(LOG_ERR, "cannot allocate connection buffers: %m");
 		return -1;
 	}
@@ -169,7 +166,7 @@ int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *expo
 		s->srv = srv;
 		pthread_mutex_init(&s->mu, NULL);
 		pthread_cond_init(&s->cv, NULL);
-		if (vs_conn_init(&s->conn, st, &srv->exp, &srv->big, &s->cnt)) {
+		if (vs_nbd_conn_init(&s->conn, st, &srv->exp, &s->cnt)) {
 			vs_log(LOG_ERR, "cannot allocate buffers for connection %u of %u", i + 1, nslots);
 			return -1;
 		}
@@ -223,15 +220,15 @@ void vs_server_accept(struct vs_server *srv)
 	close(fd);
 }
 
-void vs_server_counters(const struct vs_server *srv, uint64_t out[9])
+void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
 {
-	memset(out, 0, 9 * sizeof out[0]);
+	memset(out, 0, VS_COUNTERS * sizeof out[0]);
 	for (unsigned i = 0; i < srv->nslots; i++) {
 		const struct vs_counters *c = &srv->slots[i].cnt;
-		const _Atomic uint64_t *f[9] = { &c->reads, &c->writes, &c->trims, &c->zeroes,
+		const _Atomic uint64_t *f[VS_COUNTERS] = { &c->reads, &c->writes, &c->trims, &c->zeroes,
 		                                 &c->flushes, &c->read_bytes, &c->write_bytes,
 		                                 &c->io_errors, &c->proto_errors };
-		for (int k = 0; k < 9; k++)
+		for (int k = 0; k < VS_COUNTERS; k++)
 			out[k] += atomic_load_explicit(f[k], memory_order_relaxed);
 	}
 }

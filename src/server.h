@@ -11,14 +11,14 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "conn.h"
+#include "nbd_conn.h"
 
 struct vs_slot {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int fd;                 /* -1: idle */
-	struct vs_conn conn;
+	struct vs_nbd_conn conn;
 	struct vs_counters cnt;
 	struct vs_server *srv;
 };
@@ -29,7 +29,6 @@ struct vs_server {
 	unsigned nslots;
 	struct vs_slot *slots;
 	_Atomic unsigned clients;
-	struct vs_bigbuf big;
 	struct vs_store *st;
 	struct vs_export exp;
 };
@@ -42,6 +41,6 @@ int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *expo
 /* Accepts one pending connection and hands it to a worker. */
 void vs_server_accept(struct vs_server *srv);
 /* Sums the counters of all slots. */
-void vs_server_counters(const struct vs_server *srv, uint64_t out[9]);
+void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS]);
 
 #endif

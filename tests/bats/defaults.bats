@@ -138,12 +138,13 @@ bad() {
 	bad "export VRAM_SWAP_SIZE=8G" "not a KEY=value line: export VRAM_SWAP_SIZE=8G"
 }
 
-@test "defaults: VRAM_SWAP_SIZE below VRAM_SWAP_MIN_SIZE" {
+@test "defaults: VRAM_SWAP_SIZE below VRAM_SWAP_MIN_SIZE is what was asked for" {
+	# The daemon's rule: the minimum bounds percentages and back-off only.
 	write_defaults VRAM_SWAP_SIZE=512M VRAM_SWAP_MIN_SIZE=1G
 	run "$SETUP"
-	assert_failure 1
-	assert_output --partial "$DEFAULTS: VRAM_SWAP_SIZE='512M' is smaller than VRAM_SWAP_MIN_SIZE='1G'"
-	assert_equal "$(calls)" ""
+	assert_success
+	run calls
+	assert_line --partial "vram-swapd --backend cuda --size 512M --min-size 1G "
 }
 
 @test "defaults: more connections than the daemon accepts" {
@@ -206,9 +207,85 @@ bad() {
 	assert_equal "$sh_view" "$file_view"
 }
 
-@test "defaults: the library's built-in defaults match the shipped file" {
-	while IFS='=' read -r key value; do
-		run bash -c ". '$REPO/scripts/vram-swap-lib.sh'; echo \"\${VS_DEFAULT[$key]}\""
-		assert_output "$value"
-	done < <(grep -E '^VRAM_SWAP_[A-Z_]+=' "$REPO/systemd/vram-swap.default")
+@test "defaults: the daemon's defaults are the shipped file's" {
+	run "$VS_REAL_DAEMON" --check-config
+	assert_success
+	assert_equal "$(sort <<<"$output")" \
+		"$(grep -E '^VRAM_SWAP_[A-Z_]+=' "$REPO/systemd/vram-swap.default" | sort)"
+}
+
+@test "defaults: the library holds no defaults or checks of its own" {
+	run grep -nE 'VS_DEFAULT\b|vs_check_value|75%|512M' "$REPO/scripts/vram-swap-lib.sh"
+	assert_failure
+}
+
+# agree LINE: the daemon's verdict on a defaults file holding LINE is the
+# scripts' verdict: both accept it (setup passes the daemon's normal form
+# on), or both refuse it with the same reason.
+agree() {
+	local line=$1 want=$2
+	write_defaults "$line"
+	run "$VS_REAL_DAEMON" --check-config "$DEFAULTS"
+	local drc=$status dout=$output
+	run "$SETUP" --check
+	if [[ $want == good ]]; then
+		[[ $drc == 0 ]] || fail "daemon refused '$line': $dout"
+		assert_success
+	else
+		[[ $drc == 2 ]] || fail "daemon accepted '$line' (status $drc)"
+		assert_failure 1
+		why=$(head -1 <<<"$dout")
+		assert_output --partial "${why#vram-swapd: }"
+	fi
+	# The daemon itself, given the value through its environment as systemd
+	# would, takes the same side (a good value fails later, at the backend).
+	local key=${line%%=*} val=${line#*=}
+	[[ $key == VRAM_SWAP_@(SIZE|MIN_SIZE|STEP|DEVICE|BACKEND|SOCKET|EXPORT|MAX_CLIENTS) ]] || return 0
+	run env "$key=$val" "$VS_REAL_DAEMON" --backend host --socket "$T/no/such/dir/s" \
+		--status-file "" --size 4M --min-size 4M
+	if [[ $want == good ]]; then
+		[[ $status != 2 ]] || fail "the daemon's environment refused '$line': $output"
+	else
+		[[ $status == 2 ]] || fail "the daemon's environment accepted '$line' (status $status)"
+	fi
+}
+
+@test "defaults: daemon and scripts agree on good values" {
+	local v
+	for v in VRAM_SWAP_SIZE=8G VRAM_SWAP_SIZE=8g VRAM_SWAP_SIZE=8GiB VRAM_SWAP_SIZE=75% \
+		VRAM_SWAP_SIZE=100% VRAM_SWAP_SIZE=1048576 VRAM_SWAP_MIN_SIZE=4K \
+		VRAM_SWAP_STEP=1t VRAM_SWAP_DEVICE=1 VRAM_SWAP_DEVICE=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
+		VRAM_SWAP_DEVICE=0000:B3:00.0 VRAM_SWAP_BACKEND=host \
+		VRAM_SWAP_PRIORITY=0 VRAM_SWAP_PRIORITY=32767 VRAM_SWAP_CONNECTIONS=1 \
+		VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_NBD_DEVICE=nbd1 VRAM_SWAP_DISCARD=off \
+		VRAM_SWAP_SOCKET=/run/vram-swap/other.sock VRAM_SWAP_EXPORT=a.b_c-9 \
+		VRAM_SWAP_MAX_CLIENTS=64; do
+		agree "$v" good
+	done
+}
+
+@test "defaults: daemon and scripts agree on bad values" {
+	local v
+	for v in VRAM_SWAP_SIZE=8GB VRAM_SWAP_SIZE=0 VRAM_SWAP_SIZE=101% VRAM_SWAP_SIZE=1.5G \
+		VRAM_SWAP_SIZE=1000 VRAM_SWAP_SIZE=99999999999T VRAM_SWAP_SIZE=-1G \
+		VRAM_SWAP_MIN_SIZE=50% VRAM_SWAP_STEP=12Q VRAM_SWAP_DEVICE=gpu0 \
+		VRAM_SWAP_DEVICE=the-big-one VRAM_SWAP_BACKEND=opencl VRAM_SWAP_PRIORITY=40000 \
+		VRAM_SWAP_CONNECTIONS=0 VRAM_SWAP_CONNECTIONS=65 VRAM_SWAP_NBD_DEVICE=/dev/sda \
+		VRAM_SWAP_DISCARD=yes VRAM_SWAP_SOCKET=run/s VRAM_SWAP_SOCKET=/run/../s \
+		VRAM_SWAP_EXPORT=a/b VRAM_SWAP_MAX_CLIENTS=0 VRAM_SWAP_MAX_CLIENTS=9x; do
+		agree "$v" bad
+	done
+}
+
+@test "defaults: README.md and docs/shell.md state the daemon's defaults" {
+	local doc key value
+	run "$VS_REAL_DAEMON" --check-config
+	assert_success
+	local want=$output
+	for doc in README.md docs/shell.md; do
+		while IFS='=' read -r key value; do
+			grep -qF "| \`$key\` | \`$value\` |" "$REPO/$doc" ||
+				fail "$doc does not give $key the default $value"
+		done <<<"$want"
+	done
 }

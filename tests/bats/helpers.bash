@@ -16,6 +16,8 @@ REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 SETUP=$REPO/scripts/vram-swap-setup
 TEARDOWN=$REPO/scripts/vram-swap-teardown
 STATUS=$REPO/scripts/vram-swap-status
+# The real daemon: the settings gate, and the integration tests' server.
+VS_REAL_DAEMON=${VS_DAEMON:-$REPO/build/vram-swapd}
 
 # vs_env: the fake system. Called from each file's setup().
 vs_env() {
@@ -160,9 +162,15 @@ stub_excl() {
 # real one (state=serving) and runs until SIGTERM. Its comm is "vram-swapd",
 # as the scripts check. STUB_DAEMON_EXIT makes it fail at start instead,
 # STUB_DAEMON_HANG makes it never become ready.
+# --check-config is the real daemon's (the one gate for the defaults file),
+# and is not a call the tests count.
 stub_daemon() {
-	stub_script vram-swapd '
-if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
+	{
+		printf '#!/bin/bash\n'
+		printf '[[ ${1:-} == --check-config ]] && exec %q "$@"\n' "$VS_REAL_DAEMON"
+		printf 'printf "%%s\\n" "vram-swapd $*" >>"$CALLS"\n'
+		cat <<-'EOF'
+		if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
 	echo "vram-swapd: ${STUB_DAEMON_MSG:-cannot start}" >&2; exit "$STUB_DAEMON_EXIT"
 fi
 status=""
@@ -177,7 +185,10 @@ if [[ -z ${STUB_DAEMON_HANG:-} && -n $status ]]; then
 		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 >"$status.tmp"
 	mv "$status.tmp" "$status"
 fi
-while :; do sleep 0.1 & wait $!; done'
+while :; do sleep 0.1 & wait $!; done
+		EOF
+	} >"$T/bin/vram-swapd"
+	chmod +x "$T/bin/vram-swapd"
 }
 
 # Starts the stub daemon in the background as if setup had; prints its pid.

@@ -108,7 +108,7 @@ nbd-client -d /dev/nbd0"
 	run "$SETUP"
 	assert_failure 1
 	assert_output --partial "vram-swapd exited with status 1 before it was ready"
-	assert_output --partial "host backend: nothing between --min-size"
+	assert_output --partial "host: cannot allocate even --min-size"
 	run calls
 	refute_line --partial "nbd-client -unix $SOCK /dev/"
 	assert_file_not_exists "$STATE"

@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 	be.ops = vs_backend_find(cfg.backend);
 	if (!be.ops || nthreads < 1 || nthreads > 64)
 		goto usage;
-	if (be.ops->open(&be, &cfg) < 0)
+	if (vs_backend_open(&be, &cfg) < 0)
 		return 2;
 	printf("betest: %s backend, %s, %llu MiB\n", be.ops->name, be.device_name,
 	       (unsigned long long)(be.size >> 20));

@@ -113,14 +113,16 @@ class Startup(unittest.TestCase):
 
     def test_uvm_inaccessible(self):
         self.fails([], ["cuda: cuInit failed: CUDA_ERROR_UNKNOWN (999): "
-                        "/nonexistent/nvidia-uvm cannot be opened (No such file or "
+                        "/dev/nvidia-uvm cannot be opened (No such file or "
                         "directory): load the nvidia-uvm module"],
-                   FAKECUDA_INIT=999, VS_TEST_NVIDIA_UVM="/nonexistent/nvidia-uvm")
+                   FAKECUDA_INIT=999, FAKECUDA_UVM="missing",
+                   LD_PRELOAD=os.path.join(FAKE, "libcuda.so.1"))
 
     def test_unknown_with_uvm_fine(self):
         self.fails([], ["CUDA_ERROR_UNKNOWN (999): the driver reported an unknown "
                         "error: look for NVRM/Xid lines"],
-                   FAKECUDA_INIT=999, VS_TEST_NVIDIA_UVM="/dev/null")
+                   FAKECUDA_INIT=999, FAKECUDA_UVM="ok",
+                   LD_PRELOAD=os.path.join(FAKE, "libcuda.so.1"))
 
     def test_device_unavailable(self):
         self.fails([], ["CUDA_ERROR_DEVICE_UNAVAILABLE (46): the GPU is busy in "
@@ -143,8 +145,11 @@ class Startup(unittest.TestCase):
                    FAKECUDA_DEVICES=2)
 
     def test_not_a_device(self):
-        self.fails(["--device", "the-big-one"],
-                   ["cuda: --device the-big-one: not a GPU index, a UUID"])
+        """Not even the shape of a device name: the settings gate refuses it
+        before the backend starts (exit 2, as for every bad setting)."""
+        rc, out = run_daemon(["--size", "64M", "--device", "the-big-one"])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("invalid --device 'the-big-one': expected a GPU index (0), a UUID", out)
 
     def test_too_little_vram(self):
         """Back-off down to --min-size, then exit naming what is free and,

@@ -23,6 +23,8 @@
  *                               FAKECUDA_STICKY_CODE (default 700)
  *   FAKECUDA_BATCH=0            cuMemcpyBatchAsync_v2 answers NOT_SUPPORTED
  *   FAKECUDA_STATS=path         at exit, write call counts there
+ *   FAKECUDA_UVM=ok|missing     with the library also in LD_PRELOAD: whether
+ *                               access() finds /dev/nvidia-uvm usable
  *
  * Declarations come from the project's src/cuda_api.h, so the fake and the
  * daemon agree by construction; tests/cuda/apicheck.c holds both to cuda.h.
@@ -38,7 +40,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define API __attribute__((visibility("default")))
 #define MAXDEV 8
@@ -113,15 +119,9 @@ API vs_curesult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
 API vs_curesult cuGetErrorName(vs_curesult e, const char **s)
 {
 	switch (e) {
-	case 0: *s = "CUDA_SUCCESS"; return 0;
-	case 1: *s = "CUDA_ERROR_INVALID_VALUE"; return 0;
-	case 2: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return 0;
-	case 3: *s = "CUDA_ERROR_NOT_INITIALIZED"; return 0;
-	case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; return 0;
-	case 214: *s = "CUDA_ERROR_ECC_UNCORRECTABLE"; return 0;
-	case 700: *s = "CUDA_ERROR_ILLEGAL_ADDRESS"; return 0;
-	case 801: *s = "CUDA_ERROR_NOT_SUPPORTED"; return 0;
-	case 999: *s = "CUDA_ERROR_UNKNOWN"; return 0;
+#define NAME(name, value) case value: *s = #name; return 0;
+	VS_CU_RESULTS(NAME)
+#undef NAME
 	default: *s = NULL; return 1;
 	}
 }
@@ -394,4 +394,19 @@ API vs_curesult cuMemcpyBatchAsync_v2(vs_cudeviceptr *dsts, vs_cudeviceptr *srcs
 			return r;
 	}
 	return 0;
+}
+
+/* Preloaded, this stands in for the system's access() so that a test can
+ * say whether /dev/nvidia-uvm is there; every other path goes to the
+ * kernel. Loaded by dlopen() only, it interposes nothing. */
+API int access(const char *path, int mode)
+{
+	const char *uvm = getenv("FAKECUDA_UVM");
+	if (uvm && !strcmp(path, "/dev/nvidia-uvm")) {
+		if (!strcmp(uvm, "ok"))
+			return 0;
+		errno = ENOENT;
+		return -1;
+	}
+	return (int)syscall(SYS_faccessat, AT_FDCWD, path, mode);
 }

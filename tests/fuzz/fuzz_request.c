@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (size >= NBD_REQUEST_SIZE) {
 		struct vs_req r;
 		if (vs_req_parse(data, &r) == 0) {
-			uint32_t err = vs_req_check(&r, export_size);
+			int err = vs_req_check(&r, export_size);
 			/* An accepted data request lies inside the export, whole pages. */
 			if (!err && (r.type == NBD_CMD_READ || r.type == NBD_CMD_WRITE ||
 			             r.type == NBD_CMD_TRIM || r.type == NBD_CMD_WRITE_ZEROES)) {

@@ -13,7 +13,7 @@ int main(void)
 	vs_log_init(false);
 	struct vs_config cfg = { .size = { .bytes = 1 << 20 }, .min_size = 1 << 20, .step = 1 << 20 };
 	struct vs_backend be = { .ops = &vs_backend_host };
-	CHECK(be.ops->open(&be, &cfg) == 0);
+	CHECK(vs_backend_open(&be, &cfg) == 0);
 	struct vs_store st;
 	CHECK(vs_store_init(&st, &be) == 0);
 	CHECK_EQ(vs_store_used(&st), 0);

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "settings.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* Whole-string match of an extended regular expression. */
+static bool matches(const char *v, const char *re)
+{
+	regex_t r;
+	if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB))
+		return false;
+	bool ok = regexec(&r, v, 0, NULL, 0) == 0;
+	regfree(&r);
+	return ok;
+}
+
+static void copy(char norm[VS_VALUE_MAX], const char *v)
+{
+	snprintf(norm, VS_VALUE_MAX, "%s", v);
+}
+
+/* A size in its shortest exact form: 8589934592, 8g and 8GiB are all 8G. */
+static void size_norm(char norm[VS_VALUE_MAX], const struct vs_size *s)
+{
+	static const char units[] = "KMGT";
+	if (s->percent) {
+		snprintf(norm, VS_VALUE_MAX, "%u%%", s->percent);
+		return;
+	}
+	uint64_t v = s->bytes;
+	int u = -1;
+	while (u < 3 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(norm, VS_VALUE_MAX, "%llu", (unsigned long long)v);
+	else
+		snprintf(norm, VS_VALUE_MAX, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+static const char *check_size_pct(const char *v, char norm[VS_VALUE_MAX])
+{
+	struct vs_size s;
+	const char *why;
+	if (!matches(v, "^[0-9]+(%|[KkMmGgTt]([iI][bB])?)?$"))
+		return "expected a size such as 8G, 512M, 1048576, or a percentage of "
+		       "free VRAM such as 75%";
+	if (vs_parse_size(v, true, &s, &why))
+		return why;
+	size_norm(norm, &s);
+	return NULL;
+}
+
+static const char *check_size(const char *v, char norm[VS_VALUE_MAX])
+{
+	struct vs_size s;
+	const char *why;
+	if (!matches(v, "^[0-9]+([KkMmGgTt]([iI][bB])?)?$"))
+		return "expected a size such as 1G, 512M or 1048576 (suffixes K, M, G, T)";
+	if (vs_parse_size(v, false, &s, &why))
+		return why;
+	size_norm(norm, &s);
+	return NULL;
+}
+
+static const char *check_device(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (!matches(v, "^([0-9]{1,3}|GPU-[0-9a-fA-F-]{8,64}|"
+	                "([0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])$"))
+		return "expected a GPU index (0), a UUID (GPU-...) or a PCI bus id (0000:65:00.0)";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_backend(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (strcmp(v, "cuda") && strcmp(v, "host"))
+		return "expected cuda or host";
+	copy(norm, v);
+	return NULL;
+}
+
+/* A decimal number from lo to hi (leading zeros allowed, dropped). */
+static bool number(const char *v, unsigned lo, unsigned hi, char norm[VS_VALUE_MAX])
+{
+	if (!matches(v, "^[0-9]{1,5}$"))
+		return false;
+	unsigned long n = strtoul(v, NULL, 10);
+	if (n < lo || n > hi)
+		return false;
+	snprintf(norm, VS_VALUE_MAX, "%lu", n);
+	return true;
+}
+
+static const char *check_priority(const char *v, char norm[VS_VALUE_MAX])
+{
+	return number(v, 0, 32767, norm) ? NULL : "expected a swap priority from 0 to 32767";
+}
+
+static const char *check_connections(const char *v, char norm[VS_VALUE_MAX])
+{
+	return number(v, 1, 64, norm) ? NULL
+	       : "expected a number of nbd connections from 1 to 64";
+}
+
+static const char *check_max_clients(const char *v, char norm[VS_VALUE_MAX])
+{
+	return number(v, 1, 64, norm) ? NULL : "expected a number of clients from 1 to 64";
+}
+
+static const char *check_nbd_device(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (!matches(v, "^(auto|(/dev/)?nbd[0-9]{1,4})$"))
+		return "expected auto or an nbd device such as /dev/nbd0";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_discard(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (strcmp(v, "on") && strcmp(v, "off"))
+		return "expected on or off";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_socket(const char *v, char norm[VS_VALUE_MAX])
+{
+	size_t n = strlen(v);
+	if (!matches(v, "^/[A-Za-z0-9._/+@:-]+$") || v[n - 1] == '/' ||
+	    strstr(v, "/../") || (n >= 3 && !strcmp(v + n - 3, "/..")))
+		return "expected an absolute path of a socket file (letters, digits "
+		       "and ._/+@:- only)";
+	if (n > 107)
+		return "longer than the 107 bytes a Unix socket path may have";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_export(const char *v, char norm[VS_VALUE_MAX])
+{
+	/* Empty is the default export; the defaults file cannot say it. */
+	if (*v && !matches(v, "^[A-Za-z0-9._-]{1,64}$"))
+		return "expected 1 to 64 letters, digits, '.', '_' or '-'";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_status_file(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (*v && v[0] != '/')
+		return "must be an absolute path or empty";
+	if (strlen(v) >= VS_VALUE_MAX - 8)
+		return "too long";
+	copy(norm, v);
+	return NULL;
+}
+
+const struct vs_setting vs_settings[VS_NKEYS] = {
+	[VS_K_SIZE]        = { "VRAM_SWAP_SIZE", "--size", "75%", true, check_size_pct },
+	[VS_K_MIN_SIZE]    = { "VRAM_SWAP_MIN_SIZE", "--min-size", "1G", true, check_size },
+	[VS_K_STEP]        = { "VRAM_SWAP_STEP", "--step", "512M", true, check_size },
+	[VS_K_DEVICE]      = { "VRAM_SWAP_DEVICE", "--device", "0", true, check_device },
+	[VS_K_BACKEND]     = { "VRAM_SWAP_BACKEND", "--backend", "cuda", true, check_backend },
+	[VS_K_PRIORITY]    = { "VRAM_SWAP_PRIORITY", NULL, "1000", true, check_priority },
+	[VS_K_CONNECTIONS] = { "VRAM_SWAP_CONNECTIONS", NULL, "4", true, check_connections },
+	[VS_K_NBD_DEVICE]  = { "VRAM_SWAP_NBD_DEVICE", NULL, "auto", true, check_nbd_device },
+	[VS_K_DISCARD]     = { "VRAM_SWAP_DISCARD", NULL, "on", true, check_discard },
+	[VS_K_SOCKET]      = { "VRAM_SWAP_SOCKET", "--socket", "/run/vram-swap/vram-swapd.sock",
+	                       true, check_socket },
+	[VS_K_EXPORT]      = { "VRAM_SWAP_EXPORT", "--export", "vram-swap", true, check_export },
+	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "8", true,
+	                       check_max_clients },
+	[VS_K_STATUS_FILE] = { "VRAM_SWAP_STATUS_FILE", "--status-file", "/run/vram-swap/status",
+	                       false, check_status_file },
+};
+
+const char *vs_setting_check(enum vs_key k, const char *v, char norm[VS_VALUE_MAX])
+{
+	return vs_settings[k].check(v, norm);
+}
+
+/* ---- the defaults file ---------------------------------------------------- */
+
+static int key_of(const char *name)
+{
+	for (int k = 0; k < VS_NKEYS; k++)
+		if (vs_settings[k].in_file && !strcmp(vs_settings[k].env, name))
+			return k;
+	return -1;
+}
+
+static void known_keys(char *out, size_t n)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (int k = 0; k < VS_NKEYS && used < n; k++)
+		if (vs_settings[k].in_file)
+			used += (size_t)snprintf(out + used, n - used, "%s%s", used ? " " : "",
+			                         vs_settings[k].env);
+}
+
+static void bad_line(const char *path, unsigned line, const char *key, const char *val,
+                     const char *why)
+{
+	fprintf(stderr, "vram-swapd: %s:%u: %s='%s': %s\n", path, line, key, val, why);
+}
+
+/* One line of the file: "KEY=value", "# comment" or blank. The file is
+ * data for systemd's EnvironmentFile= as much as for us: one level of
+ * matching quotes comes off (both remove it), and nothing is expanded, so
+ * what could be read differently (quotes, spaces, $, `, \) is refused. */
+static int parse_line(const char *path, unsigned lineno, char *line,
+                      char vals[VS_NKEYS][VS_VALUE_MAX])
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = 0;
+	char *p = line + strspn(line, " \t");
+	if (!*p || *p == '#')
+		return 0;
+	char *eq = strchr(p, '=');
+	size_t klen = eq ? strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                             "0123456789_") : 0;
+	if (!eq || !klen || p + klen != eq || (*p >= '0' && *p <= '9')) {
+		fprintf(stderr, "vram-swapd: %s:%u: not a KEY=value line: %s\n", path, lineno, line);
+		return -1;
+	}
+	*eq = 0;
+	char *val = eq + 1;
+	size_t vlen = strlen(val);
+	if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
+		val[vlen - 1] = 0;
+		val++;
+	}
+	int k = key_of(p);
+	if (k < 0) {
+		char keys[512];
+		known_keys(keys, sizeof keys);
+		fprintf(stderr, "vram-swapd: %s:%u: unknown key %s (value '%s'); known keys: %s\n",
+		        path, lineno, p, val, keys);
+		return -1;
+	}
+	char why[160];
+	const char *w = NULL;
+	if (!*val) {
+		snprintf(why, sizeof why, "empty; comment the line out to use the default (%s)",
+		         vs_settings[k].def);
+		w = why;
+	} else if (strpbrk(val, " \t\"'$`\\")) {
+		w = "quotes, spaces, $, ` and \\ are not allowed: this file is read by "
+		    "systemd and by the scripts alike, without expansion";
+	} else {
+		w = vs_setting_check((enum vs_key)k, val, vals[k]);
+	}
+	if (w) {
+		bad_line(path, lineno, p, val, w);
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks between keys, once each is good on its own. */
+static int check_combined(const char *path, char vals[VS_NKEYS][VS_VALUE_MAX])
+{
+	if (strtoul(vals[VS_K_CONNECTIONS], NULL, 10) > strtoul(vals[VS_K_MAX_CLIENTS], NULL, 10)) {
+		fprintf(stderr, "vram-swapd: %s: VRAM_SWAP_CONNECTIONS='%s' is more than "
+		        "VRAM_SWAP_MAX_CLIENTS='%s' lets the daemon accept\n", path,
+		        vals[VS_K_CONNECTIONS], vals[VS_K_MAX_CLIENTS]);
+		return -1;
+	}
+	return 0;
+}
+
+int vs_check_config(const char *path)
+{
+	char vals[VS_NKEYS][VS_VALUE_MAX];
+	int bad = 0;
+	for (int k = 0; k < VS_NKEYS; k++)
+		if (vs_setting_check((enum vs_key)k, vs_settings[k].def, vals[k]))
+			abort();   /* a default that fails its own check */
+	if (path) {
+		FILE *f = fopen(path, "r");
+		if (!f) {
+			fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(errno));
+			return VS_EXIT_USAGE;
+		}
+		char line[4096];
+		unsigned lineno = 0;
+		while (fgets(line, sizeof line, f))
+			if (parse_line(path, ++lineno, line, vals))
+				bad = 1;
+		fclose(f);
+		if (!bad && check_combined(path, vals))
+			bad = 1;
+	}
+	if (bad)
+		return VS_EXIT_USAGE;
+	for (int k = 0; k < VS_NKEYS; k++)
+		if (vs_settings[k].in_file)
+			printf("%s=%s\n", vs_settings[k].env, vals[k]);
+	return VS_EXIT_OK;
+}
