@@ -280,8 +280,10 @@ step_configure() {
 step_setup() {
 	local tag=$1 out
 	shift
-	out=$(timeout -s KILL 300 vram-swap-setup "$@" 2>&1) ||
-		{ fail "$tag: vram-swap-setup $* exited $?: $(echo "$out" | tail -n 5 | oneline)"; return 1; }
+	out=$(timeout -s KILL 300 vram-swap-setup "$@" 2>&1) || {
+		fail "$tag: vram-swap-setup $* exited $?: $(echo "$out" | tail -n 5 | oneline) journal: $(journalctl -b -q -o cat -u "$UNIT" | grep -iE 'error|refus' | tail -n 2 | oneline)"
+		return 1
+	}
 	printf '    setup: %s\n' "${out//$'\n'/$'\n'    setup: }"
 	check_serving "$tag"
 }

@@ -192,11 +192,15 @@ grep -vE '^BOOT: |^\[ *[0-9.]+\] boot-e2e-start\[' "$con" >"$work/kernel"
 k=$(grep -E 'Read-error on swap-device|Write-error on swap-device|I/O error, dev nbd|Kernel panic|Oops|BUG:|Attempted to kill init' "$work/kernel" | head -n 3)
 [ -z "$k" ] || bad "kernel: $(echo "$k" | tr '\n' '|')"
 
-s3=$(grep -oE 'PASS suspend: (stand-in)?' "$con" | head -n 1)
+case $(grep -oE '^BOOT: PASS suspend: (stand-in)?' "$con" | head -n 1) in
+"BOOT: PASS suspend: stand-in") s3="the sleep units run as a stand-in (no S3)" ;;
+"BOOT: PASS suspend: ") s3="real S3, woken by system_wakeup" ;;
+*) s3="did not pass" ;;
+esac
 echo
 verdict "steps (console: $log):"
 grep -E '^BOOT: (PASS|FAIL) ' "$con" | sed 's/^BOOT: /  /'
-verdict "base image: $base (ready in ${t_base} s); guest run ${elapsed} s; boots $boots; suspend: $([ "$s3" = "PASS suspend: stand-in" ] && echo "sleep units run as a stand-in" || echo "real S3, woken by system_wakeup")"
+verdict "base image: $base (ready in ${t_base} s); guest run ${elapsed} s; boots $boots; suspend: $s3"
 if [ $fails -eq 0 ]; then
 	verdict "PASS ($(grep -c '^BOOT: PASS' "$con") steps, ${elapsed} s)"
 	exit 0
