@@ -6,6 +6,7 @@ PKGS="libnbd-bin python3-libnbd libnbd-dev fio nbd-client nbdkit clang
  libclang-rt-14-dev llvm bats bats-assert bats-support bats-file shellcheck
  rpm rpmlint lintian debhelper devscripts qemu-system-x86 busybox-static
  util-linux cpio gnuplot-nox systemd kmod fakeroot
+ debootstrap qemu-utils e2fsprogs
  man-db bsdextrautils procps python3
  dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev build-essential"
 missing=""

@@ -1,0 +1,620 @@
+#!/bin/bash
+# The boot test inside the guest: Debian 12 with systemd as PID 1, the
+# project's .deb installed with dpkg, walked through the way an
+# administrator would use it. Started by boot-e2e.service on every boot;
+# the state file on the root file system says which part comes next.
+# Every step prints exactly one line on the console:
+#   BOOT: PASS <step>: ...   or   BOOT: FAIL <step>: <why>
+# and the host harness (tests/boot/run.sh) checks them against its plan.
+# "BOOT: HOST <what>" lines are requests to the harness (a wake-up).
+set -u
+
+PAY=/mnt/payload
+STATE_DIR=/var/lib/boot-e2e
+STATE=$STATE_DIR/state
+PRIO=123
+SIZE=384M
+PRESS=/mnt/press
+HOG_LOG=$STATE_DIR/hog.log
+STATUS=/run/vram-swap/status
+UNIT=vram-swap.service
+
+say() { echo "BOOT: $*"; }
+pass() { say "PASS $*"; }
+fail() { say "FAIL $*"; FAILS=$((FAILS + 1)); }
+info() { say "INFO $*"; }
+oneline() { tr '\n' '|' | cut -c1-600; }
+
+mkdir -p "$STATE_DIR"
+phase=install
+boot=0
+FAILS=0
+# shellcheck disable=SC1090 # written by this script only
+[ -r "$STATE" ] && . "$STATE"
+boot=$((boot + 1))
+save() {
+	printf 'phase=%s\nboot=%s\nFAILS=%s\n' "$phase" "$boot" "$FAILS" >"$STATE.tmp"
+	mv "$STATE.tmp" "$STATE"
+	sync
+}
+save
+
+# Waits up to $1 seconds for the command after it to succeed.
+wait_for() {
+	local n=$(($1 * 5))
+	shift
+	while ((n-- > 0)); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
+swap_dev() { awk '$1 ~ /^\/dev\/nbd[0-9]+$/ { print $1; exit }' /proc/swaps; }
+swap_used_mib() { awk 'NR > 1 && $1 ~ /nbd[0-9]+$/ { print int($4 / 1024); exit }' /proc/swaps; }
+# Any swap area on an nbd device, whatever path the kernel recorded: a
+# swapon run in a private mount namespace shows up as "/nbd0".
+any_nbd_swap() { awk 'NR > 1 && $1 ~ /nbd[0-9]+$/ { print $1 }' /proc/swaps | tr '\n' ' '; }
+status_get() { sed -n "s/^$1=//p" "$STATUS" 2>/dev/null; }
+daemon_pids() { pgrep -x vram-swapd | tr '\n' ' ' | sed 's/ $//'; }
+unit_state() { systemctl show -P ActiveState "$UNIT" 2>/dev/null; }
+attached() { [ -e "/sys/block/${1#/dev/}/pid" ]; }
+# shellcheck disable=SC2317 # through wait_for
+nbd_all_free() {
+	local d
+	for d in /sys/block/nbd*; do
+		[ -e "$d" ] || continue
+		[ -e "$d/pid" ] && return 1
+	done
+	return 0
+}
+# shellcheck disable=SC2317 # through wait_for
+gone() { [ ! -d "/proc/$1" ]; }
+# shellcheck disable=SC2317 # through wait_for
+swap_on_nbd() { [ -n "$(swap_dev)" ]; }
+
+# Kernel lines that mean lost or endangered pages, whatever a step said.
+bad_kernel_lines() {
+	dmesg | grep -E 'Read-error on swap-device|Write-error on swap-device|I/O error, dev nbd|Killed process|BUG:|Oops|blocked for more than|segfault|general protection' |
+		grep -vE 'Killed process [0-9]+ \(boot-e2e-hog\)'
+}
+# A step that touches swap passes only if the kernel saw nothing bad.
+kernel_clean() {
+	local bad
+	bad=$(bad_kernel_lines)
+	[ -z "$bad" ] && return 0
+	echo "kernel: $(echo "$bad" | head -n 3 | oneline)"
+	return 1
+}
+
+# ---- memory pressure: a self-checking hog plus tmpfs data ---------------------
+
+HOG_PID=""
+HOG_RUNS=0
+
+# shellcheck disable=SC2317 # through wait_for
+hog_answered() { [ "$(grep -c 'verify(usr1)' "$HOG_LOG")" -ge "$1" ]; }
+
+# pressure TAG EXTRA: a hog of 70% of MemAvailable and EXTRA MiB of random
+# data on a tmpfs beyond the rest, so that about EXTRA MiB must go to swap.
+pressure() {
+	local tag=$1 extra=$2 avail hog tmp n
+	avail=$(meminfo_mib MemAvailable)
+	hog=$((avail * 7 / 10))
+	tmp=$((avail - hog + extra))
+	info "pressure($tag): MemAvailable=${avail}MiB, hog ${hog}MiB + tmpfs ${tmp}MiB"
+	rm -f /run/hog.ready "$HOG_LOG"
+	# The hog is the OOM killer's first choice should it come to that.
+	(echo 1000 >/proc/self/oom_score_adj && exec "$STATE_DIR/boot-e2e-hog" "$hog" "$RANDOM" /run/hog.ready) >"$HOG_LOG" 2>&1 &
+	HOG_PID=$!
+	HOG_RUNS=0
+	wait_for 600 test -e /run/hog.ready || {
+		fail "pressure($tag): the hog did not fill ${hog}MiB: $(oneline <"$HOG_LOG")"
+		return 1
+	}
+	mkdir -p "$PRESS"
+	mountpoint -q "$PRESS" || mount -t tmpfs -o size=1G boot-press "$PRESS" ||
+		{ fail "pressure($tag): tmpfs"; return 1; }
+	n=0
+	while ((n * 16 < tmp)); do
+		dd if=/dev/urandom of="$PRESS/$tag-$n" bs=1M count=16 status=none ||
+			{ fail "pressure($tag): writing $PRESS/$tag-$n"; return 1; }
+		n=$((n + 1))
+	done
+	(cd "$PRESS" && sha256sum -- *) >"$STATE_DIR/press.sha256"
+	# The tmpfs first, the hog last: the hog's pages come back into RAM
+	# and push the tmpfs pages out, so that they are in swap when the hog
+	# goes.
+	verify_all "pressure($tag)" || return 1
+	local used
+	used=$(swap_used_mib)
+	if [ "${used:-0}" -ge 64 ] && kernel_clean >/dev/null; then
+		pass "pressure($tag): ${used} MiB in swap on $(any_nbd_swap), every page verified ($VERIFIED)"
+	else
+		fail "pressure($tag): ${used:-0} MiB in swap (want >= 64) $(kernel_clean)"
+		return 1
+	fi
+}
+
+hog_verify() {
+	local want=$((HOG_RUNS + 1)) line
+	kill -USR1 "$HOG_PID" 2>/dev/null || { echo "hog is gone: $(oneline <"$HOG_LOG")"; return 1; }
+	HOG_RUNS=$want
+	wait_for 600 hog_answered "$want" || { echo "hog did not answer"; return 1; }
+	line=$(grep "verify(usr1)" "$HOG_LOG" | tail -n 1)
+	echo "$line"
+	case $line in *" ok "*) return 0 ;; *) return 1 ;; esac
+}
+
+tmpfs_verify() {
+	(cd "$PRESS" && sha256sum -c --quiet "$STATE_DIR/press.sha256") 2>&1 | head -n 3
+	return "${PIPESTATUS[0]}"
+}
+
+VERIFIED=""
+verify_all() {
+	local tag=$1 h t
+	t=$(tmpfs_verify) || { fail "$tag: tmpfs data: $t"; return 1; }
+	if [ -n "$HOG_PID" ]; then
+		h=$(hog_verify) || { fail "$tag: hog data: $h"; return 1; }
+	else
+		h="no hog"
+	fi
+	VERIFIED="${h#hog: }; sha256 of $(wc -l <"$STATE_DIR/press.sha256") tmpfs files ok"
+}
+
+# Not in a command substitution: only this shell can wait for the hog.
+HOG_WHY=""
+stop_hog() {
+	local rc
+	HOG_WHY=""
+	[ -n "$HOG_PID" ] || return 0
+	kill -TERM "$HOG_PID" 2>/dev/null
+	wait "$HOG_PID"
+	rc=$?
+	HOG_PID=""
+	[ "$rc" -eq 0 ] || { HOG_WHY="hog exited $rc: $(tail -n 2 "$HOG_LOG" | oneline)"; return 1; }
+}
+
+# Drops all but KEEP tmpfs files (freeing swap slots needs no I/O), so the
+# rest fits back in RAM; those kept are checked after swapoff.
+thin_tmpfs() {
+	local keep=$1
+	head -n "$keep" "$STATE_DIR/press.sha256" >"$STATE_DIR/press.keep"
+	tail -n +"$((keep + 1))" "$STATE_DIR/press.sha256" | while read -r _ f; do rm -f "$PRESS/$f"; done
+	mv "$STATE_DIR/press.keep" "$STATE_DIR/press.sha256"
+}
+
+clear_tmpfs() {
+	rm -f "$PRESS"/*
+	: >"$STATE_DIR/press.sha256"
+}
+
+# free TAG: the hog goes and a quarter of the data stays; the hog must
+# have exited cleanly (its every verification good).
+free_memory() {
+	local tag=$1
+	stop_hog || { fail "free($tag): $HOG_WHY"; return 1; }
+	thin_tmpfs $(($(wc -l <"$STATE_DIR/press.sha256") / 4 + 1))
+	pass "free($tag): hog exited 0, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files kept; swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
+}
+
+# ---- the steps -----------------------------------------------------------------
+
+write_defaults() {
+	cat >/etc/default/vram-swap <<EOF
+# Written by the boot test: RAM stands in for VRAM (no GPU in the guest).
+VRAM_SWAP_BACKEND=host
+VRAM_SWAP_SIZE=$SIZE
+VRAM_SWAP_MIN_SIZE=256M
+VRAM_SWAP_STEP=64M
+VRAM_SWAP_PRIORITY=$PRIO
+VRAM_SWAP_CONNECTIONS=2
+VRAM_SWAP_NBD_DEVICE=auto
+VRAM_SWAP_DISCARD=on
+EOF
+}
+
+DEV=""
+# check_serving TAG: the unit active, /dev/nbdX in /proc/swaps with the
+# configured priority, attached, a daemon serving.
+check_serving() {
+	local tag=$1 prio st any
+	DEV=$(swap_dev)
+	# Swap recorded under another path still lives on that device: the
+	# later steps run against it, so that what goes wrong there shows too.
+	any=$(any_nbd_swap)
+	[ -n "$DEV" ] || [ -z "$any" ] || DEV=/dev/${any%% *}
+	DEV=${DEV//\/\//\/}
+	st=$(unit_state)
+	[ "$st" = active ] || { fail "$tag: $UNIT is '$st', wanted active; swaps: $(any_nbd_swap)"; return 1; }
+	[ -n "$(swap_dev)" ] || { fail "$tag: no /dev/nbdX in /proc/swaps: $(tail -n +2 /proc/swaps | oneline)"; return 1; }
+	prio=$(awk -v d="$DEV" '$1 == d { print $5 }' /proc/swaps)
+	[ "$prio" = "$PRIO" ] || { fail "$tag: $DEV has priority $prio, configured $PRIO"; return 1; }
+	swapon --show=NAME,PRIO --noheadings | grep -qE "^$DEV +$PRIO\$" ||
+		{ fail "$tag: swapon --show does not list $DEV with priority $PRIO: $(swapon --show | oneline)"; return 1; }
+	attached "$DEV" || { fail "$tag: $DEV in /proc/swaps but /sys/block/${DEV#/dev/}/pid absent"; return 1; }
+	[ "$(status_get state)" = serving ] || { fail "$tag: daemon state '$(status_get state)'"; return 1; }
+	[ -n "$(daemon_pids)" ] || { fail "$tag: no vram-swapd process"; return 1; }
+	pass "$tag: $UNIT active, $(grep "^$DEV " /proc/swaps | tr -s ' \t' ' '), daemon $(daemon_pids) serving"
+}
+
+step_boot() {
+	local init
+	init=$(readlink /proc/1/exe)
+	case $init in
+	*/systemd) pass "boot($boot): PID 1 is $init, kernel $(uname -r), $(meminfo_mib MemTotal) MiB, phase $phase" ;;
+	*) fail "boot($boot): PID 1 is $init, not systemd" ;;
+	esac
+	cp "$PAY/boot-e2e-hog" "$STATE_DIR/boot-e2e-hog"
+}
+
+step_install() {
+	local out deb
+	deb=$(echo "$PAY"/*.deb)
+	out=$(dpkg -i "$deb" 2>&1) || { fail "install: dpkg -i exited $?: $(echo "$out" | tail -n 5 | oneline)"; return 1; }
+	local en act
+	en=$(systemctl is-enabled "$UNIT" 2>&1)
+	act=$(unit_state)
+	if [ "$(dpkg-query -W -f='${Status}' vram-swap)" != "install ok installed" ]; then
+		fail "install: dpkg -s says '$(dpkg-query -W -f='${Status}' vram-swap)'"
+	elif [ "$en" != disabled ] || [ "$act" != inactive ] || [ -n "$(daemon_pids)" ] || [ -n "$(any_nbd_swap)" ]; then
+		fail "install: something started or enabled: is-enabled=$en active=$act daemons='$(daemon_pids)' swaps='$(any_nbd_swap)'"
+	else
+		pass "install: dpkg -i $(basename "$deb"): installed, $UNIT $en and $act, no daemon, no swap"
+	fi
+	dpkg -L vram-swap | while read -r f; do [ -d "$f" ] || echo "$f"; done >"$STATE_DIR/package-files"
+}
+
+step_configure() {
+	write_defaults
+	if [ -r /etc/default/vram-swap ] && grep -qx 'VRAM_SWAP_BACKEND=host' /etc/default/vram-swap; then
+		pass "configure: /etc/default/vram-swap: host backend, $SIZE (min 256M), priority $PRIO"
+	else
+		fail "configure: cannot write /etc/default/vram-swap"
+	fi
+}
+
+# setup TAG [ARGS]: vram-swap-setup as the user runs it, then the checks.
+step_setup() {
+	local tag=$1 out
+	shift
+	out=$(timeout -s KILL 300 vram-swap-setup "$@" 2>&1) || {
+		fail "$tag: vram-swap-setup $* exited $?: $(echo "$out" | tail -n 5 | oneline) journal: $(journalctl -b -q -o cat -u "$UNIT" | grep -iE 'error|refus' | tail -n 2 | oneline)"
+		return 1
+	}
+	printf '    setup: %s\n' "${out//$'\n'/$'\n'    setup: }"
+	check_serving "$tag"
+}
+
+step_status() {
+	local out rc js
+	out=$(vram-swap-status 2>&1)
+	rc=$?
+	printf '    status: %s\n' "${out//$'\n'/$'\n'    status: }"
+	if [ $rc -eq 0 ] && echo "$out" | grep -qx 'vram-swap: active' &&
+		echo "$out" | grep -qE "^  swap: +[0-9.]+ ?[KMG]i?B? used of .*, priority $PRIO\$" &&
+		! echo "$out" | grep -qE '^  swap: +0 ?B? used' &&
+		echo "$out" | grep -qE "^  nbd: +$DEV \(attached" &&
+		echo "$out" | grep -qE '^  daemon: +running, pid [0-9]+, serving \(systemd unit'; then
+		pass "status: exit 0, active, $(echo "$out" | grep '^  swap:' | tr -s ' ')"
+	else
+		fail "status: exit $rc: $(echo "$out" | oneline)"
+	fi
+	js=$(vram-swap-status --json 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && echo "$js" | jq -e --arg dev "$DEV" --argjson prio "$PRIO" \
+		'.active == true and .daemon.running == true and .daemon.state == "serving" and .daemon.mode == "systemd"
+		 and .backend == "host" and .nbd_device == $dev and .swap.active == true and .swap.priority == $prio
+		 and .swap.used_bytes > 0 and .counters.writes > 0 and .counters.io_errors == 0' >/dev/null; then
+		pass "status-json: exit 0, $(echo "$js" | jq -c '{active, pid: .daemon.pid, swap_used: .swap.used_bytes, writes: .counters.writes, io_errors: .counters.io_errors}')"
+	else
+		fail "status-json: exit $rc: $(echo "$js" | oneline)"
+	fi
+}
+
+# stop-fits: systemctl stop with pages in swap that fit back in RAM.
+step_stop_fits() {
+	local used pid out rc t
+	used=$(swap_used_mib)
+	pid=$(daemon_pids)
+	info "stop-fits: swap used ${used} MiB, MemAvailable $(meminfo_mib MemAvailable) MiB, daemon $pid"
+	[ "${used:-0}" -gt 0 ] || { fail "stop-fits: nothing in swap before the stop; the step would prove nothing"; return 1; }
+	out=$(timeout -s KILL 300 systemctl stop "$UNIT" 2>&1)
+	rc=$?
+	wait_for 30 gone "$pid"
+	if [ $rc -ne 0 ]; then
+		fail "stop-fits: systemctl stop exited $rc: $(echo "$out" | oneline)"
+	elif [ -n "$(any_nbd_swap)" ]; then
+		fail "stop-fits: swap still on: $(any_nbd_swap)"
+	elif ! nbd_all_free; then
+		fail "stop-fits: an nbd device is still attached: $(find /sys/block/nbd*/ -maxdepth 1 -name pid | oneline)"
+	elif [ -d "/proc/$pid" ]; then
+		fail "stop-fits: daemon $pid still running"
+	elif ! t=$(tmpfs_verify); then
+		fail "stop-fits: data lost: $t"
+	elif ! t=$(kernel_clean); then
+		fail "stop-fits: $t"
+	else
+		pass "stop-fits: swap off, ${DEV:-nbd} detached, daemon $pid gone, $UNIT $(unit_state), $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact"
+	fi
+}
+
+# stop-refused: systemctl stop while the pages in swap cannot fit back.
+# Nothing may be lost: swap stays, the daemon keeps serving, the hog lives.
+step_stop_refused() {
+	local used pid since n msg t
+	used=$(swap_used_mib)
+	pid=$(daemon_pids)
+	info "stop-refused: swap used ${used} MiB, MemAvailable $(meminfo_mib MemAvailable) MiB, daemon $pid"
+	since=$(date '+%Y-%m-%d %H:%M:%S')
+	# --no-block: with the daemon kept alive the stop job may wait for it
+	# as long as TimeoutStopSec=; what counts is what is left running.
+	systemctl stop --no-block "$UNIT"
+	n=0
+	msg=""
+	while ((n < 180)); do
+		msg=$(journalctl -q -o cat --since "$since" -u "$UNIT" 2>/dev/null | grep -iE 'refus|not fit|leaving' | head -n 2)
+		[ -n "$msg" ] && break
+		[ -n "$(bad_kernel_lines)" ] && break
+		sleep 1
+		n=$((n + 1))
+	done
+	sleep 3
+	if ! t=$(kernel_clean); then
+		fail "stop-refused: $t"
+	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		fail "stop-refused: swap or device gone: swaps='$(any_nbd_swap)' attached=$(attached "$DEV" && echo yes || echo no)"
+	elif [ ! -d "/proc/$pid" ]; then
+		fail "stop-refused: daemon $pid gone"
+	elif [ ! -d "/proc/$HOG_PID" ]; then
+		fail "stop-refused: the hog was killed"
+	elif [ -z "$msg" ]; then
+		fail "stop-refused: no refusal in the journal of $UNIT within 180 s: $(journalctl -q -o cat --since "$since" -u "$UNIT" | tail -n 3 | oneline)"
+	else
+		pass "stop-refused: swap on $DEV kept, daemon $pid state=$(status_get state), unit $(unit_state); journal: $(echo "$msg" | oneline)"
+	fi
+	if verify_all "after-stop-refused" && t=$(kernel_clean) && [ "$(swap_dev)" = "$DEV" ]; then
+		pass "after-stop-refused: $VERIFIED; swap still on $DEV"
+	else
+		fail "after-stop-refused: ${t:-} swaps='$(any_nbd_swap)'"
+	fi
+}
+
+step_teardown() {
+	local pid out t
+	pid=$(daemon_pids)
+	info "teardown: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
+	out=$(timeout -s KILL 300 vram-swap-teardown 2>&1) ||
+		{ fail "teardown: vram-swap-teardown exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
+	printf '    teardown: %s\n' "${out//$'\n'/$'\n'    teardown: }"
+	wait_for 60 gone "${pid:-0}"
+	if [ -n "$(any_nbd_swap)" ]; then
+		fail "teardown: swap still on: $(any_nbd_swap)"
+	elif ! nbd_all_free; then
+		fail "teardown: an nbd device is still attached"
+	elif [ -n "$(daemon_pids)" ]; then
+		fail "teardown: vram-swapd still running: $(daemon_pids)"
+	elif ! t=$(tmpfs_verify); then
+		fail "teardown: data: $t"
+	elif ! t=$(kernel_clean); then
+		fail "teardown: $t"
+	else
+		pass "teardown: swap off, detached, daemon gone, $UNIT $(unit_state), $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact"
+	fi
+}
+
+step_swap_at_boot() {
+	if ! wait_for 300 swap_on_nbd; then
+		fail "swap-at-boot: no /dev/nbdX swap 300 s after boot; $UNIT $(unit_state): $(journalctl -q -o cat -b -u "$UNIT" | tail -n 4 | oneline)"
+		return 1
+	fi
+	local en
+	en=$(systemctl is-enabled "$UNIT")
+	[ "$en" = enabled ] || { fail "swap-at-boot: $UNIT is $en"; return 1; }
+	check_serving "swap-at-boot"
+}
+
+# Real S3 when the guest has it (qemu's PIIX4 S3 on); the host harness
+# wakes the guest through qemu's monitor. Otherwise the sleep units'
+# transaction stands in, as systemd runs it around a sleep.
+step_suspend() {
+	local pid out stand="" t n
+	pid=$(daemon_pids)
+	pressure suspend 96 || return 1
+	free_memory suspend || return 1
+	info "suspend: swap used $(swap_used_mib) MiB on $DEV, MemAvailable $(meminfo_mib MemAvailable) MiB; mem_sleep: $(cat /sys/power/mem_sleep 2>/dev/null)"
+	if grep -q deep /sys/power/mem_sleep 2>/dev/null; then
+		say "HOST wakeup"
+		out=$(timeout -s KILL 300 systemctl suspend 2>&1) || info "suspend: systemctl suspend exited $?: $(echo "$out" | oneline)"
+		n=0
+		until dmesg | grep -q 'PM: suspend exit' || ((n >= 120)); do sleep 1; n=$((n + 1)); done
+		say "HOST awake"
+		if ! dmesg | grep -q 'PM: suspend entry'; then
+			fail "suspend: the kernel never entered suspend: $(journalctl -q -o cat -b -u vram-swap-sleep.service -u systemd-suspend.service | tail -n 4 | oneline)"
+			return 1
+		fi
+		dmesg | grep -q 'PM: suspend exit' || { fail "suspend: no resume within 120 s"; return 1; }
+	else
+		stand="stand-in: no S3 in this guest, so vram-swap-sleep.service then vram-swap-resume.service were started as systemd does around a sleep; "
+		out=$(timeout -s KILL 300 systemctl start vram-swap-sleep.service 2>&1) ||
+			{ fail "suspend: vram-swap-sleep.service failed: $out"; return 1; }
+		[ -z "$(any_nbd_swap)" ] || { fail "suspend: swap still on after vram-swap-sleep.service"; return 1; }
+		out=$(timeout -s KILL 300 systemctl start vram-swap-resume.service 2>&1) ||
+			{ fail "suspend: vram-swap-resume.service failed: $out"; return 1; }
+	fi
+	if ! journalctl -q -o cat -b -u vram-swap-sleep.service | grep -q 'off and detached for sleep'; then
+		fail "suspend: ${stand}vram-swap-sleep.service did not detach before sleep: $(journalctl -q -o cat -b -u vram-swap-sleep.service | tail -n 3 | oneline)"
+		return 1
+	fi
+	if ! wait_for 120 swap_on_nbd; then
+		fail "suspend: ${stand}swap not re-attached after resume: $(journalctl -q -o cat -b -u vram-swap-resume.service | tail -n 3 | oneline)"
+		return 1
+	fi
+	if ! t=$(tmpfs_verify) || ! t=$(kernel_clean); then
+		fail "after-resume: $t"
+	elif [ "$(daemon_pids)" != "$pid" ]; then
+		fail "after-resume: daemon changed: was $pid, now '$(daemon_pids)'"
+	else
+		pass "suspend: ${stand}detached before sleep ($(dmesg | grep -c 'PM: suspend entry') kernel suspend(s)), re-attached after"
+		check_serving "after-resume" && pass "after-resume-data: $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact, same daemon $pid"
+	fi
+	clear_tmpfs
+}
+
+step_reinstall() {
+	local pid out deb
+	pid=$(daemon_pids)
+	deb=$(echo "$PAY"/*.deb)
+	out=$(dpkg -i "$deb" 2>&1) || { fail "reinstall: dpkg -i exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
+	printf '    reinstall: %s\n' "${out//$'\n'/$'\n'    reinstall: }"
+	if [ "$(daemon_pids)" != "$pid" ]; then
+		fail "reinstall: daemon was $pid, now '$(daemon_pids)'"
+	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		fail "reinstall: swap or device gone: '$(any_nbd_swap)'"
+	elif [ "$(dpkg-query -W -f='${Status}' vram-swap)" != "install ok installed" ]; then
+		fail "reinstall: dpkg says '$(dpkg-query -W -f='${Status}' vram-swap)'"
+	else
+		pass "reinstall: same daemon $pid serving, swap on $DEV, $UNIT $(unit_state)"
+	fi
+}
+
+step_remove_refused() {
+	local pid out rc st t
+	pid=$(daemon_pids)
+	info "remove-refused: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
+	out=$(DEBIAN_FRONTEND=noninteractive timeout -s KILL 300 apt-get remove -y vram-swap 2>&1)
+	rc=$?
+	printf '    remove: %s\n' "${out//$'\n'/$'\n'    remove: }"
+	st=$(dpkg-query -W -f='${Status}' vram-swap 2>&1)
+	if ! t=$(kernel_clean); then
+		fail "remove-refused: $t"
+	elif [ $rc -eq 0 ]; then
+		fail "remove-refused: apt-get remove succeeded with pages that cannot fit back (dpkg: $st, swaps '$(any_nbd_swap)')"
+	elif [ "$st" != "install ok installed" ]; then
+		fail "remove-refused: the package is left '$st'"
+	elif [ "$(daemon_pids)" != "$pid" ] || [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		fail "remove-refused: daemon '$(daemon_pids)' (was $pid), swaps '$(any_nbd_swap)'"
+	else
+		pass "remove-refused: apt-get remove exited $rc, package '$st', swap on $DEV, daemon $pid serving"
+	fi
+	if verify_all "after-remove-refused" && t=$(kernel_clean); then
+		pass "after-remove-refused: $VERIFIED"
+	else
+		fail "after-remove-refused: ${t:-}"
+	fi
+}
+
+step_remove() {
+	local pid out rc st t
+	pid=$(daemon_pids)
+	info "remove: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
+	out=$(DEBIAN_FRONTEND=noninteractive timeout -s KILL 300 apt-get remove -y vram-swap 2>&1)
+	rc=$?
+	printf '    remove: %s\n' "${out//$'\n'/$'\n'    remove: }"
+	st=$(dpkg-query -W -f='${Status}' vram-swap 2>&1)
+	wait_for 60 gone "${pid:-0}"
+	if ! t=$(kernel_clean); then
+		fail "remove: $t"
+	elif [ $rc -ne 0 ]; then
+		fail "remove: apt-get remove exited $rc (dpkg: $st)"
+	elif [ "$st" != "deinstall ok config-files" ]; then
+		fail "remove: package left '$st'"
+	elif [ -n "$(any_nbd_swap)" ] || ! nbd_all_free || [ -n "$(daemon_pids)" ]; then
+		fail "remove: left swaps '$(any_nbd_swap)', daemon '$(daemon_pids)'"
+	elif ! t=$(tmpfs_verify); then
+		fail "remove: data: $t"
+	else
+		pass "remove: detached first (swap off, daemon $pid gone), then removed: '$st'; $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact"
+	fi
+}
+
+step_purge() {
+	local out left
+	out=$(dpkg --purge vram-swap 2>&1) || { fail "purge: dpkg --purge exited $?: $(echo "$out" | oneline)"; return 1; }
+	left=$(while read -r f; do [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done <"$STATE_DIR/package-files")
+	[ -e /etc/default/vram-swap ] && left="$left /etc/default/vram-swap"
+	[ -e /run/vram-swap ] && left="$left /run/vram-swap"
+	systemctl daemon-reload
+	if dpkg-query -W -f='${Status}' vram-swap 2>/dev/null | grep -q installed; then
+		fail "purge: dpkg still knows it: $(dpkg-query -W -f='${Status}' vram-swap)"
+	elif [ -n "$left" ]; then
+		fail "purge: left behind: $(echo "$left" | oneline)"
+	elif [ "$(systemctl show -P LoadState "$UNIT")" != not-found ]; then
+		fail "purge: $UNIT still loads: $(systemctl show -P LoadState "$UNIT")"
+	else
+		pass "purge: no file of the package left ($(wc -l <"$STATE_DIR/package-files") checked), no /run/vram-swap, $UNIT not-found"
+	fi
+}
+
+step_kernel_log() {
+	local t
+	if t=$(kernel_clean); then
+		pass "kernel-log($boot): no swap read/write error, nbd I/O error, OOM kill, oops or hung task"
+	else
+		fail "kernel-log($boot): $t"
+	fi
+}
+
+# A failed step may leave the hog and the tmpfs holding memory; the power
+# off should not then depend on swapoff finding room.
+finish() {
+	step_kernel_log
+	stop_hog
+	[ -d "$PRESS" ] && rm -f "$PRESS"/*
+	phase=finished
+	save
+	say "DONE fails=$FAILS"
+	sync
+	systemctl poweroff
+	exit 0
+}
+
+# ---- the path, in order --------------------------------------------------------
+
+info "boot $boot, phase $phase"
+step_boot
+
+case $phase in
+install)
+	step_install || finish
+	step_configure
+	step_setup setup || [ -n "$(any_nbd_swap)" ] || finish
+	pressure 1 160 || finish
+	step_status
+	free_memory 1 || finish
+	step_stop_fits
+	[ -z "$(any_nbd_swap)" ] || finish
+	step_setup setup-again || [ -n "$(any_nbd_swap)" ] || finish
+	pressure 2 160 || finish
+	step_stop_refused
+	free_memory 2
+	step_teardown
+	clear_tmpfs
+	step_setup enable --enable || finish
+	step_kernel_log
+	phase=rebooted
+	save
+	say "REBOOT"
+	systemctl reboot
+	exit 0
+	;;
+rebooted)
+	phase=after-reboot
+	save
+	step_swap_at_boot || finish
+	step_suspend
+	step_reinstall
+	pressure 3 160 || finish
+	step_remove_refused
+	free_memory 3
+	step_remove
+	step_purge
+	finish
+	;;
+*)
+	fail "boot($boot): unexpected boot in phase $phase"
+	finish
+	;;
+esac
