@@ -9,8 +9,11 @@
  *   sock   a Unix-socket round trip (28-byte request, 16 + 4096-byte reply)
  *          between two threads after the client slept G: the two wake-ups
  *   pipe   1 MiB through Unix sockets on 1 and 4 pairs of threads: the socket
- *          alone, then with each MiB copied to VRAM after it arrived, and in
- *          256 KiB pieces whose copies overlap the next piece's receive
+ *          alone; towards VRAM, each MiB copied after it arrived, in 256 KiB
+ *          pieces received whole whose copies overlap the next piece's
+ *          receive, or copied as soon as 256 KiB have come in; from VRAM,
+ *          each MiB copied then sent, or in 256 KiB pieces each sent while
+ *          the next one is copied
  * Prints p50 / p90 in microseconds (GB/s for pipe).
  * Usage: gapbench [device-index]      (needs libcuda.so.1; no toolkit)
  */
@@ -110,7 +113,7 @@ static void gap_row(const char *name, vs_custream s, void *h, double gap, int n,
 			call[i] = t1 - t0;
 			tot[i] = t2 - t0;
 		}
-		printf("%-34s %s: copy+wait p50 %6.1f p90 %6.1f  (call p50 %5.1f)\n", name,
+		printf("%-40s %s: copy+wait p50 %6.1f p90 %6.1f  (call p50 %5.1f)\n", name,
 		       dir ? "DtoH" : "HtoD", pct(tot, n, 50), pct(tot, n, 90), pct(call, n, 50));
 	}
 }
@@ -164,7 +167,7 @@ static void sock_row(const char *name, double gap, int n, int warm)
 	close(sv[0]);
 	pthread_join(t, NULL);
 	close(sv[1]);
-	printf("%-34s round trip p50 %6.1f p90 %6.1f\n", name, pct(lat, n, 50), pct(lat, n, 90));
+	printf("%-40s round trip p50 %6.1f p90 %6.1f\n", name, pct(lat, n, 50), pct(lat, n, 90));
 }
 
 /* ---- 1 MiB through sockets -------------------------------------------------- */
@@ -172,27 +175,80 @@ static void sock_row(const char *name, double gap, int n, int warm)
 #define MB (1u << 20)
 #define PIECE (256u << 10)
 
+enum { SOCK_ONLY, TO_AFTER, TO_PIECES, TO_EAGER, FROM_AFTER, FROM_PIECES };
+
 struct pipe_arg {
-	int fd, mode, idx;     /* mode 0 socket only, 1 then copy, 2 pieces */
+	int fd, mode, idx;
 	double secs;
 	unsigned long long bytes;
 };
 
-static void *pipe_send(void *arg)
+/* The client's side: sends MiB after MiB, or for the FROM modes receives
+ * them. */
+static void *pipe_client(void *arg)
 {
 	struct pipe_arg *a = arg;
 	char *b = malloc(MB);
 	memset(b, 0x5a, MB);
 	double end = now() + a->secs * 1e6;
-	while (now() < end)
-		if (send(a->fd, b, MB, MSG_NOSIGNAL) != (ssize_t)MB)
-			break;
-	shutdown(a->fd, SHUT_WR);
+	if (a->mode >= FROM_AFTER) {
+		while (now() < end && recv(a->fd, b, MB, MSG_WAITALL) == (ssize_t)MB)
+			a->bytes += MB;
+		shutdown(a->fd, SHUT_RDWR);
+	} else {
+		while (now() < end)
+			if (send(a->fd, b, MB, MSG_NOSIGNAL) != (ssize_t)MB)
+				break;
+		shutdown(a->fd, SHUT_WR);
+	}
 	free(b);
 	return NULL;
 }
 
-static void *pipe_recv(void *arg)
+/* From VRAM: copy, then send, MiB after MiB; or piece k sent while piece
+ * k + 1 is being copied. */
+static void pipe_from(struct pipe_arg *a, vs_custream s, void *h, vs_cudeviceptr d)
+{
+	for (;;) {
+		if (a->mode == FROM_AFTER) {
+			CK(cu.cuMemcpyDtoHAsync_v2(h, d, MB, s));
+			CK(cu.cuStreamSynchronize(s));
+			if (send(a->fd, h, MB, MSG_NOSIGNAL) != (ssize_t)MB)
+				return;
+			continue;
+		}
+		CK(cu.cuMemcpyDtoHAsync_v2(h, d, PIECE, s));
+		CK(cu.cuStreamSynchronize(s));
+		for (unsigned off = 0; off < MB; off += PIECE) {
+			if (off + PIECE < MB)
+				CK(cu.cuMemcpyDtoHAsync_v2((char *)h + off + PIECE, d + off + PIECE,
+				                           PIECE, s));
+			if (send(a->fd, (char *)h + off, PIECE, MSG_NOSIGNAL) != (ssize_t)PIECE)
+				return;
+			CK(cu.cuStreamSynchronize(s));
+		}
+	}
+}
+
+/* Towards VRAM, copying each 256 KiB as soon as it is in. */
+static int pipe_eager(struct pipe_arg *a, vs_custream s, void *h, vs_cudeviceptr d)
+{
+	size_t got = 0, sent = 0;
+	while (got < MB) {
+		ssize_t r = recv(a->fd, (char *)h + got, MB - got, 0);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+		if (got - sent >= PIECE || got == MB) {
+			CK(cu.cuMemcpyHtoDAsync_v2(d + sent, (char *)h + sent, got - sent, s));
+			sent = got;
+		}
+	}
+	CK(cu.cuStreamSynchronize(s));
+	return 0;
+}
+
+static void *pipe_server(void *arg)
 {
 	struct pipe_arg *a = arg;
 	vs_custream s;
@@ -201,8 +257,13 @@ static void *pipe_recv(void *arg)
 	CK(cu.cuStreamCreate(&s, VS_CU_STREAM_NON_BLOCKING));
 	CK(cu.cuMemHostAlloc(&h, MB, VS_CU_MEMHOSTALLOC_PORTABLE));
 	vs_cudeviceptr d = dmem + (vs_cudeviceptr)(a->idx + 1) * 4 * MB;
-	for (;;) {
-		if (a->mode == 2) {
+	if (a->mode >= FROM_AFTER)
+		pipe_from(a, s, h, d);
+	for (; a->mode < FROM_AFTER;) {
+		if (a->mode == TO_EAGER) {
+			if (pipe_eager(a, s, h, d))
+				break;
+		} else if (a->mode == TO_PIECES) {
 			unsigned got = 0;
 			for (unsigned off = 0; off < MB; off += PIECE) {
 				ssize_t r = recv(a->fd, (char *)h + off, PIECE, MSG_WAITALL);
@@ -217,7 +278,7 @@ static void *pipe_recv(void *arg)
 		} else {
 			if (recv(a->fd, h, MB, MSG_WAITALL) != (ssize_t)MB)
 				break;
-			if (a->mode == 1) {
+			if (a->mode == TO_AFTER) {
 				CK(cu.cuMemcpyHtoDAsync_v2(d, h, MB, s));
 				CK(cu.cuStreamSynchronize(s));
 			}
@@ -238,19 +299,19 @@ static void pipe_row(const char *name, int pairs, int mode)
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 			exit(1);
-		snd[i] = (struct pipe_arg){ .fd = sv[0], .secs = 1.0 };
+		snd[i] = (struct pipe_arg){ .fd = sv[0], .mode = mode, .secs = 1.0 };
 		rcv[i] = (struct pipe_arg){ .fd = sv[1], .mode = mode, .idx = i };
-		pthread_create(&tr[i], NULL, pipe_recv, &rcv[i]);
-		pthread_create(&ts[i], NULL, pipe_send, &snd[i]);
+		pthread_create(&tr[i], NULL, pipe_server, &rcv[i]);
+		pthread_create(&ts[i], NULL, pipe_client, &snd[i]);
 	}
 	for (int i = 0; i < pairs; i++) {
 		pthread_join(ts[i], NULL);
 		pthread_join(tr[i], NULL);
 		close(snd[i].fd);
 		close(rcv[i].fd);
-		tot += rcv[i].bytes;
+		tot += rcv[i].bytes + snd[i].bytes;
 	}
-	printf("%-34s %d pair%s: %6.2f GB/s\n", name, pairs, pairs > 1 ? "s" : "", (double)tot / 1e9);
+	printf("%-40s %d pair%s: %6.2f GB/s\n", name, pairs, pairs > 1 ? "s" : "", (double)tot / 1e9);
 }
 
 int main(int argc, char **argv)
@@ -297,9 +358,12 @@ int main(int argc, char **argv)
 	sock_row("200 ms", 200000, 12, 0);
 	printf("== pipe: 1 MiB messages through Unix sockets\n");
 	for (int pairs = 1; pairs <= 4; pairs += 3) {
-		pipe_row("socket only", pairs, 0);
-		pipe_row("receive, then copy to VRAM", pairs, 1);
-		pipe_row("256 KiB pieces, copies overlapped", pairs, 2);
+		pipe_row("socket only", pairs, SOCK_ONLY);
+		pipe_row("to VRAM: receive, then copy", pairs, TO_AFTER);
+		pipe_row("to VRAM: 256 KiB pieces overlapped", pairs, TO_PIECES);
+		pipe_row("to VRAM: copy each 256 KiB as it comes", pairs, TO_EAGER);
+		pipe_row("from VRAM: copy, then send", pairs, FROM_AFTER);
+		pipe_row("from VRAM: 256 KiB pieces overlapped", pairs, FROM_PIECES);
 	}
 	return 0;
 }
