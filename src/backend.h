@@ -62,8 +62,8 @@ struct vs_backend_ops {
 	/* Optional: a worker waiting for its next request calls this now and
 	 * then, for a bounded time after its last one, so that the path to
 	 * the memory is not asleep when that request comes (a GPU copy after
-	 * a quiet spell is several times slower). Must not block or fail: the next
-	 * xfer() on the queue sees anything it left behind. */
+	 * a quiet spell is several times slower). Must not block or fail:
+	 * the next xfer() on the queue sees anything it left behind. */
 	void (*warm)(struct vs_queue *q);
 	void (*close)(struct vs_backend *be);
 };

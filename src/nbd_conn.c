@@ -216,10 +216,10 @@ static int large_read(struct vs_nbd_conn *c, int fd, const struct vs_req *r)
  * is only done where the machine has cores to spare. */
 #define SPIN_NS 50000L
 
-/* Then, where the backend has a path that falls asleep (backend.h: warm), wake
- * every WARM_PERIOD_NS to keep it awake, for at most WARM_WINDOW_NS after
- * the last request: page faults that come one at a time a fraction of a
- * second apart then find it ready. After the window the worker sleeps in
+/* Then, where the backend has a path that falls asleep (backend.h: warm),
+ * wake every WARM_PERIOD_NS to keep it awake, for at most WARM_WINDOW_NS
+ * after the last request: page faults that come one at a time a fraction
+ * of a second apart then find it ready. After the window the worker sleeps in
  * recv() until a request comes, so an idle daemon uses no CPU. */
 #define WARM_PERIOD_NS 1000000L
 #define WARM_WINDOW_NS 1000000000L
