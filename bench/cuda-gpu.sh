@@ -4,13 +4,14 @@
 # against the machine's cuda.h, the PCIe copy ceiling, the backend driven
 # directly, start-up fault messages, and the standard nbdraw rows for
 # --backend cuda and --backend host side by side, plus an 8 GiB integrity
-# run with nbdtool. Needs gcc, the NVIDIA driver, libnbd.so.0 (for nbdtool;
+# run with nbdtool, and the sporadic rows (one 4K request, then a pause)
+# with both backends running at once, row by row. Needs gcc, the NVIDIA driver, libnbd.so.0 (for nbdtool;
 # set LD_LIBRARY_PATH if it is carried).
 # Usage: bench/cuda-gpu.sh        (from the source tree)
 set -u
 SIZE=${SIZE:-8G}
 T=${T:-4}
-make -s -j"$(nproc)" build/vram-swapd build/copybench build/betest >/dev/null || exit 1
+make -s -j"$(nproc)" build/vram-swapd build/copybench build/gapbench build/betest >/dev/null || exit 1
 cc -O2 -pthread -o build/nbdraw tests/tools/nbdraw.c || exit 1
 cc -O2 -pthread -o build/nbdtool tests/tools/nbdtool.c -ldl || exit 1
 if [ -f /usr/local/cuda/include/cuda.h ]; then
@@ -20,6 +21,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv,noheader
 echo "cpus: $(nproc)"
 echo "== copy ceiling"; build/copybench
+echo "== where a sporadic request's time goes"; build/gapbench
 echo "== backend alone: 4 GiB scattered write + verify, 8 threads"; build/betest -s 4G -t 8 -T 2
 
 D=build/vram-swapd
@@ -48,4 +50,23 @@ for be in cuda host; do
 	echo "== integrity row"; build/nbdraw -s "$S" -c 4 -q 8 -t "$T" -V -z 1073741824
 	kill $P; wait $P; echo "daemon exit $?"; grep -v "client \(dis\)\?connected" "$RUN/log"
 done
+
+echo "######## sporadic 4K rows, --backend cuda and --backend host side by side"
+for be in cuda host; do
+	$D --backend "$be" --size "$SIZE" --socket "$RUN/$be" --status-file "" > "$RUN/$be.log" 2>&1 &
+	eval "P_$be=\$!"
+	for _ in $(seq 300); do [ -S "$RUN/$be" ] && break; sleep 0.1; done
+	build/nbdraw -s "$RUN/$be" -c 4 -q 4 -b 1048576 -S -t 2 -w 100 > /dev/null   # prefill
+done
+for gap in 1000 20000 200000; do
+	t=$((gap < 20000 ? T : gap < 200000 ? 6 : 12))
+	for w in 0 100; do
+		[ "$gap" = 1000 ] && [ "$w" = 100 ] && continue
+		for be in cuda host; do
+			echo "== 4K $([ $w = 0 ] && echo read || echo write), one every $((gap / 1000)) ms, $be"
+			build/nbdraw -s "$RUN/$be" -c 1 -q 1 -t "$t" -i "$gap" -w "$w"
+		done
+	done
+done
+kill "$P_cuda" "$P_host"; wait
 rm -rf "$RUN"

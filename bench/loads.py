@@ -65,11 +65,14 @@ def run_fio(uri, rw, bs, qd, conns, seconds, ramp=1, extra=()):
 _NBDRAW_RE = re.compile(r"iops=(\S+) MBps=(\S+) p50_us=(\S+) p99_us=(\S+) p999_us=(\S+) errors=(\d+)")
 
 
-def _run_standard(name, cmd, regex, sock, rw, bs, qd, conns, seconds):
-    """nbdraw and nbdtool take the same load flags; returns the figures
-    the tool's regex finds in its output."""
+def _run_standard(name, cmd, regex, sock, rw, bs, qd, conns, seconds, gap_us=0):
+    """nbdraw and nbdtool take the same load flags (only nbdraw has -i, the
+    pause after each reply); returns the figures the tool's regex finds in
+    its output."""
     cmd = cmd + ["-s", sock, "-c", str(conns), "-q", str(qd), "-b", str(bs),
                  "-t", str(seconds)]
+    if gap_us:
+        cmd += ["-i", str(gap_us)]
     if "write" in rw:
         cmd += ["-w", "100"]
     if not rw.startswith("rand"):
@@ -82,9 +85,9 @@ def _run_standard(name, cmd, regex, sock, rw, bs, qd, conns, seconds):
     return m.groups()
 
 
-def run_nbdraw(tool, sock, rw, bs, qd, conns, seconds):
+def run_nbdraw(tool, sock, rw, bs, qd, conns, seconds, gap_us=0):
     iops, mbps, p50, p99, p999, errors = _run_standard(
-        "nbdraw", [tool], _NBDRAW_RE, sock, rw, bs, qd, conns, seconds)
+        "nbdraw", [tool], _NBDRAW_RE, sock, rw, bs, qd, conns, seconds, gap_us)
     return {"iops": float(iops), "mibs": float(mbps) * 1e6 / 1048576.0,
             "p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999),
             "errors": int(errors), "cdf": []}

@@ -53,7 +53,9 @@ def size_name(bs):
 def describe(d):
     kind = {"randread": "random read", "randwrite": "random write",
             "read": "sequential read", "write": "sequential write"}[d["rw"]]
-    return "%s %s, QD%s x %s conn" % (size_name(int(d["bs"])), kind, d["qd"], d["conns"])
+    gap = int(d.get("gap_us") or 0)
+    return "%s %s, QD%s x %s conn%s" % (size_name(int(d["bs"])), kind, d["qd"], d["conns"],
+                                          ", one every %g ms" % (gap / 1000.0) if gap else "")
 
 
 def ratio(a, b):

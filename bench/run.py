@@ -26,7 +26,11 @@ import servers  # noqa: E402
 
 K, M = 1024, 1024 * 1024
 FIELDS = ["round", "tool", "row", "server", "rw", "bs", "qd", "conns", "seconds",
-          "iops", "mibs", "p50_us", "p99_us", "p999_us", "errors", "srv_cpu_us_per_op"]
+          "iops", "mibs", "p50_us", "p99_us", "p999_us", "errors", "srv_cpu_us_per_op",
+          "gap_us"]
+# A sporadic row (one request, then a pause of gap_us) runs at least this
+# long, so that its percentiles rest on enough requests.
+GAP_SECONDS = {1000: 4, 20000: 6, 200000: 12}
 
 
 def cpu_seconds(pid):
@@ -36,11 +40,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def row(tool, rw, bs, qd, conns):
+def row(tool, rw, bs, qd, conns, gap_us=0):
     short = {"randread": "rr", "randwrite": "rw", "read": "sr", "write": "sw"}[rw]
     size = "%dk" % (bs // K) if bs < M else "%dm" % (bs // M)
-    return {"tool": tool, "row": "%s-%s-%s-qd%d-c%d" % (tool, short, size, qd, conns),
-            "rw": rw, "bs": bs, "qd": qd, "conns": conns}
+    rid = "%s-%s-%s-qd%d-c%d" % (tool, short, size, qd, conns)
+    return {"tool": tool, "row": rid + ("-i%d" % gap_us if gap_us else ""),
+            "rw": rw, "bs": bs, "qd": qd, "conns": conns, "gap_us": gap_us}
 
 
 def full_plan():
@@ -58,13 +63,18 @@ def full_plan():
         rows += [row(tool, "randread", 4 * K, 1, 1), row(tool, "randwrite", 4 * K, 1, 1),
                  row(tool, "randread", 4 * K, 32, 8), row(tool, "randwrite", 4 * K, 32, 8),
                  row(tool, "read", M, 4, 4), row(tool, "write", M, 4, 4)]
+    # Sporadic 4K requests, like page faults far apart (nbdraw's -i).
+    for gap in (1000, 20000, 200000):
+        rows.append(row("nbdraw", "randread", 4 * K, 1, 1, gap))
+    for gap in (20000, 200000):
+        rows.append(row("nbdraw", "randwrite", 4 * K, 1, 1, gap))
     return rows
 
 
 def smoke_plan():
     return [row("fio", "randread", 4 * K, 1, 1), row("fio", "randwrite", 4 * K, 32, 2),
             row("fio", "read", M, 8, 1), row("nbdtool", "randread", 4 * K, 32, 2),
-            row("nbdraw", "randread", 4 * K, 32, 2)]
+            row("nbdraw", "randread", 4 * K, 32, 2), row("nbdraw", "randread", 4 * K, 1, 1, 1000)]
 
 
 def sh(cmd):
@@ -106,12 +116,19 @@ def start(name, size):
     return s
 
 
+def row_seconds(args, r):
+    return max(args.seconds, GAP_SECONDS.get(r["gap_us"], 0)) if args.plan == "full" \
+        else args.seconds
+
+
 def measure(args, r, s):
     if r["tool"] == "fio":
         return loads.run_fio(s.uri, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds, args.ramp)
-    run = loads.run_nbdraw if r["tool"] == "nbdraw" else loads.run_nbdtool
-    return run(args.nbdraw if r["tool"] == "nbdraw" else args.nbdtool,
-               s.sock, r["rw"], r["bs"], r["qd"], r["conns"], args.seconds)
+    if r["tool"] == "nbdraw":
+        return loads.run_nbdraw(args.nbdraw, s.sock, r["rw"], r["bs"], r["qd"], r["conns"],
+                                row_seconds(args, r), r["gap_us"])
+    return loads.run_nbdtool(args.nbdtool, s.sock, r["rw"], r["bs"], r["qd"], r["conns"],
+                             args.seconds)
 
 
 def main():
@@ -187,8 +204,9 @@ def main():
                     # steadier than throughput. fio's ramp counts no I/O but
                     # costs CPU: assume it ran at the measured rate.
                     cpu = cpu_seconds(s.proc.pid) - cpu0
-                    ops = m["iops"] * (args.seconds + (args.ramp if r["tool"] == "fio" else 0))
-                    out = dict(r, round=rnd, server=n, seconds=args.seconds,
+                    secs = args.seconds if r["tool"] != "nbdraw" else row_seconds(args, r)
+                    ops = m["iops"] * (secs + (args.ramp if r["tool"] == "fio" else 0))
+                    out = dict(r, round=rnd, server=n, seconds=secs,
                                srv_cpu_us_per_op="%.3f" % (cpu * 1e6 / ops if ops else 0))
                     out.update({key: m[key] for key in FIELDS if key in m})
                     for key in ("iops", "mibs", "p50_us", "p99_us", "p999_us"):

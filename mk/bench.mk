@@ -1,5 +1,5 @@
 # Benchmarks. `make bench` prints figures and writes BENCHMARKS.md plus
-# plots from fresh raw results (about 10 minutes); it is not part of
+# plots from fresh raw results (about 14 minutes); it is not part of
 # `make check`. check-bench-smoke runs the same harness for about a second
 # per row on a small export to prove the scripts still produce well-formed
 # CSV, a report and plots (about 20 s).

@@ -25,11 +25,14 @@ $(BUILD)/betest: tests/cuda/betest.c $(BUILD)/libvs.a
 $(BUILD)/copybench: tests/cuda/copybench.c src/cuda_api.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< -ldl
 
+$(BUILD)/gapbench: tests/cuda/gapbench.c src/cuda_api.h | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< -ldl -pthread
+
 # gcc and libnbd.so.0 alone: no libnbd-dev needed (the GPU machines lack it).
 $(BUILD)/nbdtool: tests/tools/nbdtool.c | $(BUILD)
 	$(CC) $(WARN) -O2 -g -o $@ $< -pthread -ldl
 
-check-cuda-api: $(BUILD)/copybench
+check-cuda-api: $(BUILD)/copybench $(BUILD)/gapbench
 ifneq ($(CUDA_H),)
 	$(CC) $(CPPFLAGS) $(WARN) -I$(dir $(CUDA_H)) -fsyntax-only tests/cuda/apicheck.c
 	@echo "  CUDA src/cuda_api.h matches $(CUDA_H)"

@@ -59,6 +59,12 @@ struct vs_backend_ops {
 	unsigned (*xfer)(struct vs_queue *q, struct vs_seg *segs, unsigned n);
 	/* Make every acknowledged write durable (a no-op where xfer already is). */
 	int (*flush)(struct vs_queue *q);
+	/* Optional: a worker waiting for its next request calls this now and
+	 * then, for a bounded time after its last one, so that the path to
+	 * the memory is not asleep when that request comes (a GPU copy after
+	 * a quiet spell is several times slower). Must not block or fail:
+	 * the next xfer() on the queue sees anything it left behind. */
+	void (*warm)(struct vs_queue *q);
 	void (*close)(struct vs_backend *be);
 };
 

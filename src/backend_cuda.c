@@ -148,5 +148,6 @@ const struct vs_backend_ops vs_backend_cuda = {
 	.queue_close = vs_cuda_queue_close,
 	.xfer = vs_cuda_xfer,
 	.flush = vs_cuda_flush,
+	.warm = vs_cuda_warm,
 	.close = cuda_close,
 };

@@ -65,5 +65,6 @@ int vs_cuda_queue_open(struct vs_backend *be, struct vs_queue **q);
 void vs_cuda_queue_close(struct vs_queue *q);
 unsigned vs_cuda_xfer(struct vs_queue *q, struct vs_seg *segs, unsigned n);
 int vs_cuda_flush(struct vs_queue *q);
+void vs_cuda_warm(struct vs_queue *q);
 
 #endif

@@ -18,6 +18,7 @@
 struct vs_queue {
 	struct cuda_be *cb;
 	vs_custream stream;
+	void *scratch;   /* 4 KiB pinned: where warm() copies land */
 	vs_cudeviceptr dsts[VS_CUDA_BATCH_MAX], srcs[VS_CUDA_BATCH_MAX];
 	size_t sizes[VS_CUDA_BATCH_MAX];
 };
@@ -123,6 +124,13 @@ int vs_cuda_queue_open(struct vs_backend *be, struct vs_queue **qp)
 		free(q);
 		return -1;
 	}
+	r = cb->api.cuMemHostAlloc(&q->scratch, VS_BLOCK, VS_CU_MEMHOSTALLOC_PORTABLE);
+	if (r != 0) {
+		vs_log(LOG_ERR, "cuda: cannot pin 4 KiB of host memory: %s (%d)",
+		       vs_cuda_result_name(cb, r), (int)r);
+		vs_cuda_queue_close(q);
+		return -1;
+	}
 	*qp = q;
 	return 0;
 }
@@ -131,8 +139,13 @@ void vs_cuda_queue_close(struct vs_queue *q)
 {
 	if (!q)
 		return;
-	if (vs_cuda_make_current(q->cb) == 0)
+	if (vs_cuda_make_current(q->cb) == 0) {
+		/* A warm() copy may still be landing in scratch. */
+		q->cb->api.cuStreamSynchronize(q->stream);
+		if (q->scratch)
+			q->cb->api.cuMemFreeHost(q->scratch);
 		q->cb->api.cuStreamDestroy_v2(q->stream);
+	}
 	free(q);
 }
 
@@ -286,4 +299,20 @@ int vs_cuda_flush(struct vs_queue *q)
 {
 	/* xfer() synchronises before returning: nothing is ever pending. */
 	return atomic_load_explicit(&q->cb->lost, memory_order_relaxed) ? EIO : 0;
+}
+
+/* Reads the 4 KiB probe into scratch without waiting: after a quiet
+ * millisecond or more, the first copy takes several times as long as the
+ * next one (bench/profile.md), and one small copy now and then keeps it
+ * short. Its result is left to the stream: the next xfer() synchronises,
+ * and a failure there is found and handled as any other. */
+void vs_cuda_warm(struct vs_queue *q)
+{
+	struct cuda_be *cb = q->cb;
+
+	if (atomic_load_explicit(&cb->lost, memory_order_relaxed) ||
+	    vs_cuda_make_current(cb) < 0 ||
+	    cb->api.cuStreamQuery(q->stream) == VS_CUDA_ERROR_NOT_READY)
+		return;
+	cb->api.cuMemcpyDtoHAsync_v2(q->scratch, cb->probe, VS_BLOCK, q->stream);
 }

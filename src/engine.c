@@ -184,3 +184,13 @@ int vs_engine_piece(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t l
 	}
 	return commit(e, op, off, len, buf, err);
 }
+
+bool vs_engine_can_warm(const struct vs_engine *e)
+{
+	return e->st->be->ops->warm != NULL;
+}
+
+void vs_engine_warm(struct vs_engine *e)
+{
+	e->st->be->ops->warm(e->q);
+}

@@ -86,6 +86,10 @@ void vs_engine_reset(struct vs_engine *e);
  * errno; counts nothing (vs_engine_done() counts the whole request). */
 int vs_engine_piece(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t len,
                     uint8_t *buf);
+/* Whether the backend wants vs_engine_warm() calls while the transport
+ * waits for requests, and the call itself (backend.h: warm). */
+bool vs_engine_can_warm(const struct vs_engine *e);
+void vs_engine_warm(struct vs_engine *e);
 /* Counts and logs a request that moved in pieces, with its result. */
 void vs_engine_done(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t len, int err);
 /* Counts a request the transport refused. */

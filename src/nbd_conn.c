@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -215,17 +216,39 @@ static int large_read(struct vs_nbd_conn *c, int fd, const struct vs_req *r)
  * is only done where the machine has cores to spare. */
 #define SPIN_NS 50000L
 
-static ssize_t spin_recv(const struct vs_nbd_conn *c, int fd, void *buf, size_t len)
+/* Then, where the backend has a path that falls asleep (backend.h: warm),
+ * wake every WARM_PERIOD_NS to keep it awake, for at most WARM_WINDOW_NS
+ * after the last request: page faults that come one at a time a fraction
+ * of a second apart then find it ready. After the window the worker sleeps in
+ * recv() until a request comes, so an idle daemon uses no CPU. */
+#define WARM_PERIOD_NS 1000000L
+#define WARM_WINDOW_NS 1000000000L
+
+static long ns_since(const struct timespec *t0)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
+}
+
+/* warm: a request came since the last wait (the window follows requests,
+ * not connections). */
+static ssize_t wait_recv(struct vs_nbd_conn *c, int fd, void *buf, size_t len, bool warm)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (c->spin) {
-		struct timespec t0, t;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
 		do {
 			ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
 			if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 				return n;
-			clock_gettime(CLOCK_MONOTONIC, &t);
-		} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_NS);
+		} while (ns_since(&t0) < SPIN_NS);
+	}
+	if (warm && vs_engine_can_warm(&c->eng)) {
+		const struct timespec period = { 0, WARM_PERIOD_NS };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		while (ns_since(&t0) < WARM_WINDOW_NS && ppoll(&p, 1, &period, NULL) == 0)
+			vs_engine_warm(&c->eng);
 	}
 	return recv(fd, buf, len, 0);
 }
@@ -233,9 +256,11 @@ static ssize_t spin_recv(const struct vs_nbd_conn *c, int fd, void *buf, size_t 
 static void transmission(struct vs_nbd_conn *c, int fd)
 {
 	size_t pos = 0, end = 0;   /* unparsed input is in[pos, end) */
+	bool served = false;
 	for (;;) {
 		while (end - pos >= NBD_REQUEST_SIZE) {
 			struct vs_req r;
+			served = true;
 			if (vs_req_parse(c->in + pos, &r)) {
 				vs_engine_refused(&c->eng);
 				vs_log(LOG_WARNING, "bad request magic: closing the connection");
@@ -296,7 +321,8 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 			end -= pos;
 			pos = 0;
 		}
-		ssize_t n = spin_recv(c, fd, c->in + end, VS_IN_CAP - end);
+		ssize_t n = wait_recv(c, fd, c->in + end, VS_IN_CAP - end, served);
+		served = false;
 		if (n > 0) {
 			end += (size_t)n;
 		} else if (n == 0) {

@@ -349,6 +349,31 @@ class Faults(unittest.TestCase):
 class Paths(unittest.TestCase):
     """Both copy paths (batched and one call per segment) and many threads."""
 
+    def test_idle_worker_sleeps(self):
+        # The worker keeps the copy path warm only for a bounded window
+        # after a request; then a connected but silent client costs nothing.
+        d = Daemon(size="16M", env=fake_env())
+        h = nbd.NBD()
+        h.set_request_structured_replies(False)
+        try:
+            h.connect_uri(d.uri)
+            h.pwrite(b"\x33" * 4096, 0)
+            self.assertEqual(h.pread(4096, 0), b"\x33" * 4096)
+            time.sleep(1.5)
+
+            def ticks():
+                with open("/proc/%d/stat" % d.proc.pid) as f:
+                    v = f.read().rsplit(")", 1)[1].split()
+                return int(v[11]) + int(v[12])
+            t0 = ticks()
+            time.sleep(2)
+            used = (ticks() - t0) / os.sysconf("SC_CLK_TCK")
+            self.assertLess(used, 0.03, "%.3f s of CPU in 2 s idle" % used)
+            self.assertEqual(h.pread(4096, 0), b"\x33" * 4096)
+            h.shutdown()
+        finally:
+            d.stop()
+
     def test_batch_refused_falls_back(self):
         d = Daemon(size="32M", env=fake_env(FAKECUDA_BATCH=0))
         try:
