@@ -44,6 +44,7 @@ git diff --quiet HEAD 2>/dev/null || verdict "note: uncommitted changes are not 
 
 T0=$(date +%s)
 base=$("$here/mkrootfs.sh" "$cache") || die "no base image (see above)"
+base=${base#"$top"/}
 t_base=$(($(date +%s) - T0))
 
 mkdir -p "$out"
