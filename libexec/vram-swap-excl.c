@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +29,15 @@
 #include <unistd.h>
 
 static const char *prog = "vram-swap-excl";
+static volatile pid_t child;
+
+/* A signal that ends us ends the command too: it must not run on once the
+ * claim that made it safe is gone. */
+static void forward(int sig)
+{
+	if (child > 0)
+		kill(child, sig);
+}
 
 int main(int argc, char **argv)
 {
@@ -57,6 +67,12 @@ int main(int argc, char **argv)
 	if (argc == 2)
 		return 0;
 
+	struct sigaction sa = { .sa_handler = forward };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -64,11 +80,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		/* O_CLOEXEC: the command never inherits the claim. */
 		execvp(argv[2], argv + 2);
 		fprintf(stderr, "%s: cannot run %s: %s\n", prog, argv[2], strerror(errno));
 		_exit(127);
 	}
+	child = pid;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			fprintf(stderr, "%s: waitpid: %s\n", prog, strerror(errno));

@@ -32,19 +32,21 @@ teardown() {
 	[[ -n ${LOOP:-} ]] || return 0
 	kill_pid "$HOLDER"
 	kill_pid "$DPID"
+	# Background commands must not keep bats' output open (fd 3).
 	# Not the stubs of $T/bin.
 	PATH=/usr/sbin:/usr/bin:/sbin:/bin swapoff "$LOOP" 2>/dev/null
 	losetup -d "$LOOP"
 }
 
-# swapon LOOP from a private mount namespace, as a sandboxed unit would.
+# swapon LOOP from a mount namespace of its own, as a sandboxed unit would.
+# Propagation is left alone: in a chroot, / is no mount point to change.
 swapon_elsewhere() {
-	unshare -m --propagation private sh -c "mount -t tmpfs none /mnt && swapon $LOOP"
+	unshare -m --propagation unchanged swapon "$LOOP"
 }
 
 # What setup records after attaching LOOP, with a stand-in daemon.
 set_up_on_loop() {
-	sleep 600 &
+	sleep 600 3>&- &
 	DPID=$!
 	printf '%s\n' attached=1 connections=1 discard=on export=vram-swap mode=direct \
 		nbd_device="$LOOP" pid="$DPID" priority=1000 swap=1 >"$T/run/vram-swap/setup.state"
@@ -91,7 +93,7 @@ in_proc_swaps() { grep -q "^$1[[:space:]]" /proc/swaps; }
 
 @test "teardown: a device another holder claims is never detached" {
 	set_up_on_loop
-	"$EXCL" "$LOOP" sleep 600 &
+	"$EXCL" "$LOOP" sleep 600 >/dev/null 2>&1 3>&- &
 	HOLDER=$!
 	sleep 0.5
 	run "$TEARDOWN"
@@ -116,7 +118,7 @@ in_proc_swaps() { grep -q "^$1[[:space:]]" /proc/swaps; }
 @test "setup: refuses to swapon from a private mount namespace" {
 	stub mkswap 0
 	stub swapon 0
-	run unshare -m --propagation private "$SETUP" --attach
+	run unshare -m --propagation unchanged "$SETUP" --attach
 	assert_failure 1
 	assert_output --partial "running in a private mount namespace"
 	assert_equal "$(calls)" ""
