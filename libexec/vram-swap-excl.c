@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 static const char *prog = "vram-swap-excl";
-static volatile pid_t child;
+static volatile sig_atomic_t child;
 
 /* A signal that ends us ends the command too: it must not run on once the
  * claim that made it safe is gone. */
@@ -52,13 +52,14 @@ int main(int argc, char **argv)
 	const char *dev = argv[1];
 	fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		if (errno == EBUSY) {
+		int err = errno;
+		if (err == EBUSY) {
 			fprintf(stderr, "%s: %s is in use by the kernel (swap, a mount or "
 				"another exclusive holder)\n", prog, dev);
 			return 1;
 		}
-		fprintf(stderr, "%s: cannot open %s: %s\n", prog, dev, strerror(errno));
-		return errno == ENOENT || errno == ENXIO || errno == ENODEV ? 3 : 2;
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, dev, strerror(err));
+		return err == ENOENT || err == ENXIO || err == ENODEV ? 3 : 2;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode)) {
 		fprintf(stderr, "%s: %s is not a block device\n", prog, dev);
