@@ -29,15 +29,20 @@ struct vs_server {
 	unsigned nslots;
 	struct vs_slot *slots;
 	_Atomic unsigned clients;
-	struct vs_store *st;
-	struct vs_export exp;
 };
 
-/* Checks the socket's directory, replaces a stale socket, binds, listens. */
+/* Checks the socket's directory, replaces a stale socket, binds, listens;
+ * returns the fd or -1 (logged). */
+int vs_listen_unix(const char *path);
+/* The export socket, through vs_listen_unix(). */
 int vs_server_listen(struct vs_server *srv, const char *path);
-/* Allocates slots and starts their workers. */
-int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *export_name,
-                    unsigned nslots);
+/* Whether the peer of an accepted connection may talk to us (root or our
+ * own uid): its pid, or -1 (logged, as a `what`). */
+int vs_peer_allowed(int fd, const char *what);
+/* Allocates slots (staging from bes[0], a queue on each backend) and
+ * starts their workers; exports come from src. */
+int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
+                    const struct vs_nbd_source *src, unsigned nslots);
 /* Accepts one pending connection and hands it to a worker. */
 void vs_server_accept(struct vs_server *srv);
 /* Sums the counters of all slots. */
