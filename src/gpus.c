@@ -92,6 +92,14 @@ int vs_gpus_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 		uint64_t w = vs_backend_want(tab->gpus[i], cfg);
 		want = cfg->size.percent ? want + w : w;
 	}
+	if (want < cfg->min_size) {
+		/* Always refused there (want is below the minimum), with the
+		 * message that names the memory free. */
+		uintptr_t m;
+		uint64_t g;
+		vs_backend_alloc_sized(tab->gpus[0], cfg, want, &m, &g);
+		return -1;
+	}
 	uint64_t chunk = cfg->chunk;
 	if (want < chunk)
 		chunk = want;   /* a small tier is one chunk of its size */
@@ -126,11 +134,12 @@ int vs_gpus_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 	}
 	for (;;) {
 		vs_control_sample(ctl, vs_now());
-		unsigned g = tab->ngpus;
+		/* The GPU furthest from its target, so the chunks spread. */
+		unsigned g = tab->ngpus, most = 0;
 		for (unsigned i = 0; i < tab->ngpus; i++)
-			if (p->g[i].target > p->g[i].chunks) {
+			if (p->g[i].target > p->g[i].chunks + most) {
+				most = p->g[i].target - p->g[i].chunks;
 				g = i;
-				break;
 			}
 		if (g == tab->ngpus)
 			break;

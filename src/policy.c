@@ -4,15 +4,17 @@
 void vs_policy_init(struct vs_policy *p)
 {
 	for (unsigned i = 0; i < p->ngpus; i++) {
-		p->g[i].high_since = -1;
+		p->g[i].high = false;
 		p->g[i].target = p->g[i].chunks;
 	}
 }
 
 void vs_policy_grow_now(struct vs_policy *p, double now)
 {
-	for (unsigned i = 0; i < p->ngpus; i++)
-		p->g[i].high_since = now - p->delay - 1;
+	for (unsigned i = 0; i < p->ngpus; i++) {
+		p->g[i].high = true;
+		p->g[i].high_since = now - p->delay;
+	}
 }
 
 unsigned vs_policy_total(const struct vs_policy *p)
@@ -36,14 +38,15 @@ static unsigned wanted(struct vs_policy *p, struct vs_policy_gpu *g, double now)
 	uint64_t room = g->total > others + g->reserve ? g->total - others - g->reserve : 0;
 	unsigned fit = (unsigned)(room / p->chunk);
 	if (g->free >= g->reserve + p->chunk) {
-		if (g->high_since < 0)
+		if (!g->high)
 			g->high_since = now;
+		g->high = true;
 	} else {
-		g->high_since = -1;
+		g->high = false;
 	}
 	if (g->chunks > fit)
 		return fit;
-	if (fit > g->chunks && g->high_since >= 0 && now - g->high_since >= p->delay)
+	if (fit > g->chunks && g->high && now - g->high_since >= p->delay)
 		return fit;
 	return g->chunks;
 }
@@ -56,8 +59,8 @@ bool vs_policy_step(struct vs_policy *p, double now)
 		total += want[i];
 	}
 	unsigned cap = p->chunk ? (unsigned)(p->cap / p->chunk) : 0;
-	/* Over the cap: drop growth first (the GPU that would grow most),
-	 * then chunks held (the GPU holding most), one at a time. */
+	/* Over the cap: drop growth first, then chunks held, one at a time,
+	 * from the GPU that would hold most, so the tier stays spread. */
 	while (total > cap) {
 		unsigned best = 0;
 		long best_score = -1;
@@ -65,7 +68,7 @@ bool vs_policy_step(struct vs_policy *p, double now)
 			if (!want[i])
 				continue;
 			long grow = (long)want[i] - (long)p->g[i].chunks;
-			long score = grow > 0 ? 1000000 + grow : (long)want[i];
+			long score = grow > 0 ? 1000000 + (long)want[i] : (long)want[i];
 			if (score > best_score) {
 				best_score = score;
 				best = i;

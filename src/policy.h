@@ -33,7 +33,8 @@ struct vs_policy_gpu {
 	unsigned chunks;
 	uint64_t reserve;
 	/* kept between steps */
-	double high_since;     /* when free reached reserve + chunk; < 0: it is below */
+	bool high;             /* free is at least reserve + chunk ... */
+	double high_since;     /* ... since then */
 	/* result */
 	unsigned target;
 };

@@ -70,7 +70,7 @@ bad() {
 }
 
 @test "defaults: VRAM_SWAP_DEVICE=gpu0" {
-	bad VRAM_SWAP_DEVICE=gpu0 "VRAM_SWAP_DEVICE='gpu0': expected a GPU index (0), a UUID (GPU-...) or a PCI bus id"
+	bad VRAM_SWAP_DEVICE=gpu0 "VRAM_SWAP_DEVICE='gpu0': expected all, or a GPU index (0), a UUID (GPU-...) or a PCI bus id"
 }
 
 @test "defaults: VRAM_SWAP_BACKEND=opencl" {
