@@ -100,7 +100,7 @@ static void usage(FILE *f)
 		{ VS_K_SOCKET, "-S, --socket=PATH", "Unix socket to listen on" },
 		{ VS_K_EXPORT, "-e, --export=NAME", "export name (\"\" also works)" },
 		{ VS_K_MAX_CLIENTS, "    --max-clients=N", "connections served at once, 1-64" },
-		{ VS_K_CHUNK, "    --chunk=SIZE", "size of each chunk (its own export and swap area)" },
+		{ VS_K_CHUNK, "    --chunk=SIZE|auto", "size of each chunk (its own export and swap area)" },
 		{ VS_K_RESERVE, "    --reserve=SIZE|N%", "VRAM kept free for others on each GPU" },
 		{ VS_K_AUTO, "    --auto=on|off", "follow the reserve: release and grow back" },
 		{ VS_K_GROW_DELAY, "    --grow-delay=SECONDS", "free VRAM must stay high this long to grow" },
@@ -161,7 +161,11 @@ static int apply(struct vs_config *c, enum vs_key k, const char *v, const char *
 	case VS_K_EXPORT:      c->export_name = v; break;
 	case VS_K_MAX_CLIENTS: c->max_clients = (unsigned)strtoul(v, NULL, 10); break;
 	case VS_K_STATUS_FILE: c->status_file = v; break;
-	case VS_K_CHUNK:       vs_parse_size(v, false, &sz, &why); c->chunk = sz.bytes; break;
+	case VS_K_CHUNK:
+		c->chunk = 0;   /* auto */
+		if (strcmp(v, "auto") && !vs_parse_size(v, false, &sz, &why))
+			c->chunk = sz.bytes;
+		break;
 	case VS_K_RESERVE:
 		if (!strcmp(v, "0"))
 			c->reserve = (struct vs_size){ 0 };

@@ -7,6 +7,9 @@
 
 #include "log.h"
 
+#define VS_AUTO_CHUNKS 8
+#define VS_MIN_CHUNK (64ull << 20)
+
 /* The specs VRAM_SWAP_DEVICE lists, each into its own buffer. */
 static unsigned split(const char *list, char out[VS_MAX_GPUS][80])
 {
@@ -100,7 +103,15 @@ int vs_gpus_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 		vs_backend_alloc_sized(tab->gpus[0], cfg, want, &m, &g);
 		return -1;
 	}
+	/* auto: an eighth of the tier, so it can give back in steps of an
+	 * eighth while needing few nbd devices (the nbd module makes 16 by
+	 * default) and few connections. */
 	uint64_t chunk = cfg->chunk;
+	if (!chunk) {
+		chunk = want / VS_AUTO_CHUNKS & ~((2ull << 20) - 1);
+		if (chunk < VS_MIN_CHUNK)
+			chunk = VS_MIN_CHUNK;
+	}
 	if (want < chunk)
 		chunk = want;   /* a small tier is one chunk of its size */
 	ctl->chunk = chunk;

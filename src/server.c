@@ -156,6 +156,33 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Readies slot nslots: its buffers, queues and worker thread. */
+static int slot_add(struct vs_server *srv)
+{
+	struct vs_slot *s = &srv->slots[srv->nslots];
+	s->fd = -1;
+	s->srv = srv;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (vs_nbd_conn_init(&s->conn, srv->bes, srv->nbe, srv->src, &s->cnt)) {
+		vs_log(LOG_ERR, "cannot allocate buffers for connection %u", srv->nslots + 1);
+		return -1;
+	}
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	/* mlockall() locks every thread's whole stack: keep them small. */
+	pthread_attr_setstacksize(&a, 256 << 10);
+	int rc = pthread_create(&s->thread, &a, worker, s);
+	pthread_attr_destroy(&a);
+	if (rc) {
+		vs_log(LOG_ERR, "cannot start worker thread: %s", strerror(rc));
+		vs_nbd_conn_free(&s->conn);
+		return -1;
+	}
+	srv->nslots++;
+	return 0;
+}
+
 int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
                     const struct vs_nbd_source *src, unsigned nslots)
 {
@@ -165,28 +192,13 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 		vs_log(LOG_ERR, "cannot allocate connection buffers: %m");
 		return -1;
 	}
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	/* mlockall() locks every thread's whole stack: keep them small. */
-	pthread_attr_setstacksize(&a, 256 << 10);
-	for (unsigned i = 0; i < nslots; i++) {
-		struct vs_slot *s = &srv->slots[i];
-		s->fd = -1;
-		s->srv = srv;
-		pthread_mutex_init(&s->mu, NULL);
-		pthread_cond_init(&s->cv, NULL);
-		if (vs_nbd_conn_init(&s->conn, bes, nbe, src, &s->cnt)) {
-			vs_log(LOG_ERR, "cannot allocate buffers for connection %u of %u", i + 1, nslots);
+	memcpy(srv->bes, bes, nbe * sizeof *bes);
+	srv->nbe = nbe;
+	srv->src = src;
+	srv->cap = nslots;
+	for (unsigned i = 0; i < nslots && i < VS_SLOTS_AT_START; i++)
+		if (slot_add(srv))
 			return -1;
-		}
-		int rc = pthread_create(&s->thread, &a, worker, s);
-		if (rc) {
-			vs_log(LOG_ERR, "cannot start worker thread: %s", strerror(rc));
-			return -1;
-		}
-		srv->nslots++;
-	}
-	pthread_attr_destroy(&a);
 	return 0;
 }
 
@@ -215,6 +227,18 @@ void vs_server_accept(struct vs_server *srv)
 			return;
 		}
 		pthread_mutex_unlock(&s->mu);
+	}
+	/* More connections than at start (a chunk was added): a new slot,
+	 * made here on the main thread, never on a worker serving I/O. */
+	if (srv->nslots < srv->cap && slot_add(srv) == 0) {
+		struct vs_slot *s = &srv->slots[srv->nslots - 1];
+		pthread_mutex_lock(&s->mu);
+		s->fd = fd;
+		unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+		return;
 	}
 	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
 	       "(raise --max-clients)", pid, srv->nslots);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The listening socket and the connection slots. Every slot has its worker
- * thread and buffers from start-up; accepting a connection only hands its
- * fd to an idle worker, so nothing is created while swap is in use.
+ * thread and buffers from the moment it exists; serving a connection
+ * allocates nothing. Slots beyond the first few are made when a connection
+ * finds none idle (a chunk being attached), on the main thread.
  */
 #ifndef VS_SERVER_H
 #define VS_SERVER_H
@@ -23,10 +24,18 @@ struct vs_slot {
 	struct vs_server *srv;
 };
 
+/* Slots made at start; more are made as connections arrive, up to
+ * --max-clients, so a daemon with few chunks holds few staging buffers. */
+#define VS_SLOTS_AT_START 8
+
 struct vs_server {
 	int listen_fd;
 	int wake_fd;            /* eventfd: a worker finished a connection */
-	unsigned nslots;
+	unsigned nslots;        /* ready, with a worker each */
+	unsigned cap;           /* --max-clients */
+	struct vs_backend *bes[VS_NBD_QUEUES];
+	unsigned nbe;
+	const struct vs_nbd_source *src;
 	struct vs_slot *slots;
 	_Atomic unsigned clients;
 };

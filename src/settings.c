@@ -103,13 +103,17 @@ static const char *check_reserve(const char *v, char norm[VS_VALUE_MAX])
 
 static const char *check_chunk(const char *v, char norm[VS_VALUE_MAX])
 {
+	if (!strcmp(v, "auto")) {
+		copy(norm, v);
+		return NULL;
+	}
 	const char *why = check_size(v, norm);
 	if (why)
 		return why;
 	struct vs_size s;
 	vs_parse_size(v, false, &s, &why);
 	if (s.bytes < (64ull << 20) || s.bytes % (2ull << 20))
-		return "expected a multiple of 2M, at least 64M";
+		return "expected auto, or a multiple of 2M of at least 64M";
 	return NULL;
 }
 
@@ -225,9 +229,9 @@ const struct vs_setting vs_settings[VS_NKEYS] = {
 	[VS_K_SOCKET]      = { "VRAM_SWAP_SOCKET", "--socket", "/run/vram-swap/vram-swapd.sock",
 	                       true, check_socket },
 	[VS_K_EXPORT]      = { "VRAM_SWAP_EXPORT", "--export", "vram-swap", true, check_export },
-	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "8", true,
+	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "64", true,
 	                       check_max_clients },
-	[VS_K_CHUNK]       = { "VRAM_SWAP_CHUNK", "--chunk", "2G", true, check_chunk },
+	[VS_K_CHUNK]       = { "VRAM_SWAP_CHUNK", "--chunk", "auto", true, check_chunk },
 	[VS_K_RESERVE]     = { "VRAM_SWAP_RESERVE", "--reserve", "20%", true, check_reserve },
 	[VS_K_AUTO]        = { "VRAM_SWAP_AUTO", "--auto", "on", true, check_on_off },
 	[VS_K_GROW_DELAY]  = { "VRAM_SWAP_GROW_DELAY", "--grow-delay", "60", true,
