@@ -343,7 +343,7 @@ static void *control_thread(void *arg)
 {
 	struct vs_control *c = arg;
 	double next = vs_now() + 1;
-	for (;;) {
+	while (!atomic_load(&c->stop)) {
 		struct pollfd p[1 + VS_CTL_WAITERS];
 		unsigned np = 0, who[VS_CTL_WAITERS];
 		p[np++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
@@ -379,7 +379,19 @@ static void *control_thread(void *arg)
 		}
 		wake_waiters(c);
 	}
+	for (unsigned i = 0; i < VS_CTL_WAITERS; i++)
+		if (c->waiter[i] >= 0)
+			close(c->waiter[i]);
 	return NULL;
+}
+
+void vs_control_stop(struct vs_control *c)
+{
+	if (!c->started)
+		return;
+	atomic_store(&c->stop, true);
+	pthread_join(c->thread, NULL);
+	c->started = false;
 }
 
 int vs_control_start(struct vs_control *c, const char *sock_path)
@@ -403,5 +415,6 @@ int vs_control_start(struct vs_control *c, const char *sock_path)
 		vs_log(LOG_ERR, "cannot start the control thread: %s", strerror(rc));
 		return -1;
 	}
+	c->started = true;
 	return 0;
 }

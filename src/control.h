@@ -23,6 +23,8 @@
 #define VS_CONTROL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +46,8 @@ struct vs_control {
 	int waiter[VS_CTL_WAITERS];
 	uint64_t waiter_gen[VS_CTL_WAITERS];
 	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
 };
 
 /* "<dir>/<name>.ctl" for the export socket "<dir>/<name>.sock" (else the
@@ -55,6 +59,9 @@ int vs_ctl_path(const char *sock, char *out, size_t n);
 void vs_control_sample(struct vs_control *c, double now);
 /* Listens and starts the thread. */
 int vs_control_start(struct vs_control *c, const char *sock_path);
+/* Ends the thread (within a second) and closes its sockets: before the
+ * chunks and GPUs go at exit. */
+void vs_control_stop(struct vs_control *c);
 
 /* `vram-swapd --ctl COMMAND`: sends it, prints the answer. Exit status 0
  * ok, 1 refused (the reason on stderr), 3 no daemon to ask. */

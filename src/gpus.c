@@ -8,7 +8,7 @@
 #include "log.h"
 
 #define VS_AUTO_CHUNKS 8
-#define VS_MIN_CHUNK (64ull << 20)
+#define VS_MIN_CHUNK (1ull << 30)
 
 /* The specs VRAM_SWAP_DEVICE lists, each into its own buffer. */
 static unsigned split(const char *list, char out[VS_MAX_GPUS][80])
@@ -105,7 +105,8 @@ int vs_gpus_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 	}
 	/* auto: an eighth of the tier, so it can give back in steps of an
 	 * eighth while needing few nbd devices (the nbd module makes 16 by
-	 * default) and few connections. */
+	 * default) and few connections; at least 1 GiB, below which a chunk
+	 * is not worth a device of its own (a small tier is one chunk). */
 	uint64_t chunk = cfg->chunk;
 	if (!chunk) {
 		chunk = want / VS_AUTO_CHUNKS & ~((2ull << 20) - 1);

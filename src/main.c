@@ -233,6 +233,7 @@ int main(int argc, char **argv)
 	if (vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) ||
 	    vs_server_listen(&d.srv, d.cfg.socket_path) ||
 	    vs_control_start(&d.ctl, d.cfg.socket_path)) {
+		vs_control_stop(&d.ctl);
 		cleanup(&d);
 		vs_chunks_free_all(&d.tab);
 		vs_gpus_close(d.gpu, d.ngpus);
@@ -306,6 +307,7 @@ int main(int argc, char **argv)
 	}
 	vs_log(LOG_NOTICE, "no client attached: exiting");
 	vs_notify("STOPPING=1");
+	vs_control_stop(&d.ctl);
 	cleanup(&d);
 	vs_chunks_free_all(&d.tab);
 	vs_gpus_close(d.gpu, d.ngpus);

@@ -28,7 +28,6 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
 	if (nbe > VS_NBD_QUEUES || vs_engine_init(&c->eng, NULL, cnt, VS_IN_CAP + VS_OUT_CAP))
 		return -1;
-	c->bes[0] = bes[0];
 	for (unsigned i = 0; i < nbe; i++) {
 		c->bes[i] = bes[i];
 		if (bes[i]->ops->queue_open(bes[i], &c->q[i])) {

@@ -156,7 +156,7 @@ for c in $conns; do
 	[ "$c" != 1 ] && steps="$steps sigterm(C=$c) after-sigterm(C=$c)"
 done
 if [ "$mode" = local ] && [ "$elastic" = 1 ]; then
-	for s in setup pressure verify refused verify-after-refusal shrink verify-after-shrink \
+	for s in setup pressure verify shrink verify-after-shrink refused verify-after-refusal \
 		free grow yield teardown after-teardown kernel-log; do
 		steps="$steps $s(elastic)"
 	done
