@@ -55,7 +55,7 @@ check-cuda-nbd: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1
 check-cuda-faults: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/betest $(BUILD)/nbdtool
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \
 	VS_BETEST=$(CURDIR)/$(BUILD)/betest VS_NBDTOOL=$(CURDIR)/$(BUILD)/nbdtool \
-		$(PY) -m unittest -v tests/cuda/test_cuda.py
+		$(PY) -m unittest -v tests/cuda/test_cuda.py tests/cuda/test_elastic.py
 
 # The fault tests again with the daemon and betest under AddressSanitizer and
 # UndefinedBehaviorSanitizer (the error paths are where memory bugs hide);
@@ -64,4 +64,4 @@ check-cuda-asan: asan $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/nbdtool
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	VS_DAEMON=$(CURDIR)/build-asan/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \
 	VS_BETEST=$(CURDIR)/build-asan/betest VS_NBDTOOL=$(CURDIR)/$(BUILD)/nbdtool \
-		$(PY) -m unittest tests/cuda/test_cuda.py
+		$(PY) -m unittest tests/cuda/test_cuda.py tests/cuda/test_elastic.py

@@ -5,8 +5,10 @@
 # /etc/default/vram-swap (kept if it already exists: it is the user's).
 .PHONY: install-scripts install-systemd check-bats check-shellcheck
 
-VS_SCRIPTS := vram-swap-setup vram-swap-teardown vram-swap-status
-VS_UNITS   := vram-swap.service vram-swap-sleep.service vram-swap-resume.service
+VS_SCRIPTS := vram-swap-setup vram-swap-teardown vram-swap-status vram-swap-resize \
+              vram-swap-yield
+VS_UNITS   := vram-swap.service vram-swap-sleep.service vram-swap-resume.service \
+              vram-swap-watch.service
 VS_SLEEPS  := systemd-suspend systemd-hibernate systemd-hybrid-sleep \
               systemd-suspend-then-hibernate
 VS_SUBST    = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \

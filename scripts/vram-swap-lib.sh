@@ -321,6 +321,249 @@ vs_devnum() {
 	return 0
 }
 
+# True when the pages swapped out to DEV fit in what RAM and the other swap
+# devices can still take, with some headroom. swapoff does not fail cleanly
+# when they do not: the kernel thrashes, the OOM killer kills swapoff (its
+# first choice) and then others, and a tight machine can lock up. So the
+# check comes first. Prints the figures for a message.
+vs_swapoff_fits() {
+	local dev=$1 size used prio avail=-1 swfree=-1 k v _ room line
+	if line=$(vs_swap_line "$dev"); then
+		read -r size used prio <<<"$line"
+	else
+		# Listed under a path this namespace cannot resolve: count every
+		# such area as ours, which errs towards refusing.
+		used=$(vs_swap_unresolved_used) size=$used
+	fi
+	[[ $used =~ ^[0-9]+$ && $size =~ ^[0-9]+$ ]] || return 0
+	if [[ -r $VS_PROC/meminfo ]]; then
+		while read -r k v _; do
+			case $k in
+			MemAvailable:) avail=$v ;;
+			SwapFree:) swfree=$v ;;
+			esac
+		done <"$VS_PROC/meminfo"
+	fi
+	((avail >= 0 && swfree >= 0)) || return 0
+	# SwapFree counts this device's own free space, which swapoff removes.
+	room=$((avail + swfree - (size - used)))
+	printf '%s KiB swapped out to %s; %s KiB of RAM available and %s KiB free on other swap\n' \
+		"$used" "$dev" "$avail" "$((swfree - (size - used)))"
+	((used + 65536 <= room))
+}
+
+# KiB in use on DEV's swap area (see vs_swapoff_fits for the unresolved case).
+vs_swap_used() {
+	local line size used
+	if line=$(vs_swap_line "$1"); then
+		read -r size used _ <<<"$line"
+		echo "$used"
+	else
+		vs_swap_unresolved_used
+	fi
+}
+
+# swapoff DEV. Under a unit's stop (systemd passes NOTIFY_SOCKET), each
+# 5 s in which pages came back extend the stop timeout by a minute, so that
+# a long swapoff is never cut short while a stuck one still times out.
+vs_run_swapoff() {
+	local dev=$1 pid last now i
+	if [[ -z ${NOTIFY_SOCKET:-} ]] || ! command -v systemd-notify >/dev/null 2>&1; then
+		swapoff "$dev"
+		return
+	fi
+	swapoff "$dev" &
+	pid=$!
+	last=$(vs_swap_used "$dev")
+	while kill -0 "$pid" 2>/dev/null; do
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		now=$(vs_swap_used "$dev")
+		if [[ $now =~ ^[0-9]+$ && $last =~ ^[0-9]+$ ]] && ((now < last)); then
+			systemd-notify EXTEND_TIMEOUT_USEC=60000000 2>/dev/null
+		fi
+		last=$now
+	done
+	wait "$pid"
+}
+
+
+# --- chunks -----------------------------------------------------------------
+
+# The swap tier is made of chunks, each its own export (EXPORT.N), nbd
+# device and swap area at the same priority. The record names the first
+# chunk setup attached in its original keys (chunk, nbd_device, attached,
+# swap) and every other attached chunk as chunk.N=/dev/nbdX.
+
+# vs_ctl COMMAND: asks the daemon's control socket (vram-swapd --ctl). Exit
+# status 0 done, 1 refused (the reason on stderr), 3 no daemon.
+vs_ctl() {
+	local daemon
+	daemon=$(vs_find_daemon) || return 3
+	"$daemon" --socket "${VS_CONF[VRAM_SWAP_SOCKET]}" --ctl "$*"
+}
+
+# "IDX GPU SIZE USED CLIENTS" per chunk the daemon serves, from `chunks`.
+vs_chunk_list() {
+	local out
+	out=$(vs_ctl chunks) || return
+	awk '$1 == "chunk" { print $2, $4, $6, $8, $10 }' <<<"$out"
+}
+
+# The indexes of the chunks in the status file (setup reads it right after
+# the daemon became ready).
+vs_status_chunks() {
+	local k
+	for k in "${!VS_ST[@]}"; do
+		[[ $k =~ ^chunk\.([0-9]+)$ ]] && echo "${BASH_REMATCH[1]}"
+	done | sort -n
+}
+
+# The device chunk IDX is attached as, from the record; nothing if none.
+vs_chunk_dev() {
+	if [[ ${VS_STATE_V[chunk]:-} == "$1" && ${VS_STATE_V[attached]:-0} == 1 ]]; then
+		echo "${VS_STATE_V[nbd_device]}"
+	elif [[ -n ${VS_STATE_V[chunk.$1]:-} ]]; then
+		echo "${VS_STATE_V[chunk.$1]}"
+	fi
+}
+
+# Every attached chunk as "IDX DEV".
+vs_attached_chunks() {
+	local k
+	[[ -n ${VS_STATE_V[chunk]:-} && ${VS_STATE_V[attached]:-0} == 1 ]] &&
+		echo "${VS_STATE_V[chunk]} ${VS_STATE_V[nbd_device]}"
+	for k in "${!VS_STATE_V[@]}"; do
+		[[ $k =~ ^chunk\.([0-9]+)$ && -n ${VS_STATE_V[$k]} ]] &&
+			echo "${BASH_REMATCH[1]} ${VS_STATE_V[$k]}"
+	done
+	return 0
+}
+
+# Forgets chunk IDX in the record.
+vs_chunk_unrecord() {
+	if [[ ${VS_STATE_V[chunk]:-} == "$1" ]]; then
+		vs_state_set attached=0 swap=0 chunk=
+	else
+		unset "VS_STATE_V[chunk.$1]"
+		vs_state_set
+	fi
+}
+
+# vs_chunk_attach IDX: a free nbd device, nbd-client for export EXPORT.IDX,
+# mkswap, swapon at the tier's priority; recorded as chunk.IDX. A failing
+# step undoes the ones before it.
+vs_chunk_attach() {
+	local idx=$1 dev out sock=${VS_CONF[VRAM_SWAP_SOCKET]} args
+	dev=$(vs_pick_nbd) || return 1
+	out=$(nbd-client -unix "$sock" "$dev" -b 4096 -C "${VS_CONF[VRAM_SWAP_CONNECTIONS]}" \
+		-N "${VS_CONF[VRAM_SWAP_EXPORT]}.$idx" 2>&1) || {
+		vs_err "nbd-client could not attach $dev to chunk $idx on $sock: ${out//$'\n'/ }"
+		return 1
+	}
+	vs_state_set "chunk.$idx=$dev"
+	args=(-p "${VS_CONF[VRAM_SWAP_PRIORITY]}")
+	[[ ${VS_CONF[VRAM_SWAP_DISCARD]} == on ]] && args+=(--discard=pages)
+	if ! out=$(mkswap -L vram-swap "$dev" 2>&1) || ! out=$(swapon "${args[@]}" "$dev" 2>&1); then
+		vs_err "enabling swap on $dev (chunk $idx) failed: ${out//$'\n'/ }"
+		vs_nbd_detach "$dev" && vs_chunk_unrecord "$idx"
+		return 1
+	fi
+	return 0
+}
+
+# vs_chunk_release IDX: swapoff its device (when its pages fit back in
+# memory), detach it under the exclusive claim, then free the chunk in the
+# daemon. Any step that fails leaves the chunk attached and serving, and
+# says why. The daemon refuses to free a chunk a client is attached to, so
+# the free waits (up to 10 s) for the kernel's connections to close.
+vs_chunk_release() {
+	local idx=$1 dev why out claim i
+	dev=$(vs_chunk_dev "$idx")
+	if [[ -n $dev ]]; then
+		vs_dev_claim "$dev"
+		claim=$?
+		if ((claim == 1 || claim == 2)) || vs_swap_active "$dev"; then
+			if ! why=$(vs_swapoff_fits "$dev"); then
+				vs_err "chunk $idx stays on $dev: its pages do not fit back in memory ($why, and 64 MiB must stay free)"
+				return 1
+			fi
+			if ! out=$(vs_run_swapoff "$dev" 2>&1); then
+				vs_err "chunk $idx stays on $dev: swapoff failed: ${out//$'\n'/ }"
+				return 1
+			fi
+		fi
+		vs_nbd_detach "$dev" || return 1
+		vs_chunk_unrecord "$idx"
+	fi
+	for ((i = 0; i < 100; i++)); do
+		out=$(vs_ctl "free $idx" 2>&1) && return 0
+		[[ $out == *"attached"* ]] || break
+		sleep 0.1
+	done
+	vs_err "chunk $idx is detached but the daemon did not free it: ${out#vram-swapd: }"
+	return 1
+}
+
+# Holds the lock that keeps resize, yield and the watcher from changing
+# chunks at the same time (released when the process ends).
+vs_chunk_lock() {
+	exec 9>>"$VS_STATE_DIR/chunks.lock" || vs_die "cannot open $VS_STATE_DIR/chunks.lock"
+	flock 9 || vs_die "cannot lock $VS_STATE_DIR/chunks.lock"
+}
+
+# Brings the attached chunks to the daemon's target, GPU by GPU: where it
+# holds more chunks than the target, the least used go first (swapoff,
+# detach, free); where fewer, new ones are added and attached. Stops at the
+# first chunk that cannot go (its swapoff failed: it stays attached and
+# serving) and says how far it got. Chunks the daemon holds that nothing
+# attached (left by an interrupted resize) are freed first when over.
+vs_reconcile() {
+	local tgt gpu have want idx g size used clients dev rel=0 add=0 fail=0 out
+	tgt=$(vs_ctl target) || return 1
+	while read -r _ gpu _ have _ want; do
+		if ((have > want)); then
+			# Unattached first, then by pages in use, fewest first.
+			while read -r idx g size used clients; do
+				((have > want)) || break
+				[[ $g == "$gpu" ]] || continue
+				dev=$(vs_chunk_dev "$idx")
+				if ! vs_chunk_release "$idx"; then
+					fail=1
+					break
+				fi
+				vs_info "released chunk $idx ($(vs_human "$size") on GPU $gpu${dev:+, was $dev})"
+				rel=$((rel + 1))
+				have=$((have - 1))
+			done < <(vs_chunk_list | while read -r idx g size used clients; do
+				[[ -n $(vs_chunk_dev "$idx") ]] && echo "1 $used $idx $g $size $clients" ||
+					echo "0 0 $idx $g $size $clients"
+			done | sort -n -k1,1 -k2,2 | awk '{ print $3, $4, $5, $2, $6 }')
+			((fail)) && break
+		fi
+		while ((have < want)); do
+			out=$(vs_ctl "add $gpu") || { fail=1; break; }
+			idx=$(awk '$1 == "chunk" { print $2; exit }' <<<"$out")
+			if ! vs_chunk_attach "$idx"; then
+				vs_ctl "free $idx" >/dev/null
+				fail=1
+				break
+			fi
+			vs_info "added chunk $idx on GPU $gpu as $(vs_chunk_dev "$idx")"
+			add=$((add + 1))
+			have=$((have + 1))
+		done
+		((fail)) && break
+	done < <(grep '^gpu ' <<<"$tgt")
+	if ((fail)); then
+		vs_err "stopped after releasing $rel and adding $add chunk(s); every chunk still attached keeps serving, nothing was lost"
+		return 1
+	fi
+	return 0
+}
+
 # --- GPU --------------------------------------------------------------------
 
 # Runs nvidia-smi's query; prints "index|uuid|bus_id|name|total MiB|free MiB"
@@ -356,22 +599,37 @@ vs_pci_norm() {
 	fi
 }
 
-# Finds the line of vs_gpu_query's output that VRAM_SWAP_DEVICE names.
+# Finds the lines of vs_gpu_query's output that VRAM_SWAP_DEVICE names
+# ("all": every GPU; else each of its comma-separated entries).
 vs_gpu_select() {
-	local list=$1 want=${VS_CONF[VRAM_SWAP_DEVICE]} idx uuid bus rest
-	while IFS='|' read -r idx uuid bus rest; do
-		if [[ $want =~ ^[0-9]+$ && $idx == "$((10#$want))" ]] ||
-			[[ ${want,,} == "${uuid,,}" ]] ||
-			[[ $want == *:* && $(vs_pci_norm "$want") == $(vs_pci_norm "$bus") ]]; then
-			echo "$idx|$uuid|$bus|$rest"
-			return 0
+	local list=$1 spec=${VS_CONF[VRAM_SWAP_DEVICE]} want idx uuid bus rest found
+	if [[ $spec == all ]]; then
+		printf '%s\n' "$list"
+		return 0
+	fi
+	local IFS=,
+	for want in $spec; do
+		found=0
+		while IFS='|' read -r idx uuid bus rest; do
+			if [[ $want =~ ^[0-9]+$ && $idx == "$((10#$want))" ]] ||
+				[[ ${want,,} == "${uuid,,}" ]] ||
+				[[ $want == *:* && $(vs_pci_norm "$want") == $(vs_pci_norm "$bus") ]]; then
+				echo "$idx|$uuid|$bus|$rest"
+				found=1
+				break
+			fi
+		done <<<"$list"
+		((found)) && continue
+		if [[ $want == "$spec" ]]; then
+			vs_err "no GPU matches VRAM_SWAP_DEVICE=$spec in $VS_DEFAULTS; GPUs present (index, uuid, bus id):"
+		else
+			vs_err "no GPU matches $want of VRAM_SWAP_DEVICE=$spec in $VS_DEFAULTS; GPUs present (index, uuid, bus id):"
 		fi
-	done <<<"$list"
-	vs_err "no GPU matches VRAM_SWAP_DEVICE=$want in $VS_DEFAULTS; GPUs present (index, uuid, bus id):"
-	while IFS='|' read -r idx uuid bus rest; do
-		printf '  %s  %s  %s  %s\n' "$idx" "$uuid" "$bus" "${rest%%|*}" >&2
-	done <<<"$list"
-	return 1
+		while IFS='|' read -r idx uuid bus rest; do
+			printf '  %s  %s  %s  %s\n' "$idx" "$uuid" "$bus" "${rest%%|*}" >&2
+		done <<<"$list"
+		return 1
+	done
 }
 
 # Kernel module version against the version of the libcuda.so.1 that the
@@ -419,6 +677,18 @@ vs_human() {
 		split("B KiB MiB GiB TiB PiB", u, " "); i = 1
 		while (b >= 1024 && i < 6) { b /= 1024; i++ }
 		if (i == 1) printf "%d B\n", b; else printf "%.1f %s\n", b, u[i] }'
+}
+
+# Bytes of a size (a number, optionally with K, M, G or T: binary units);
+# fails otherwise.
+vs_size_bytes() {
+	local v=${1,,} n shift=0
+	[[ $v =~ ^([0-9]+)([kmgt]?)(ib)?$ ]] || return 1
+	n=${BASH_REMATCH[1]}
+	case ${BASH_REMATCH[2]} in
+	k) shift=10 ;; m) shift=20 ;; g) shift=30 ;; t) shift=40 ;;
+	esac
+	echo $((10#$n << shift))
 }
 
 # The daemon binary: $VRAM_SWAP_DAEMON, next to the script (installed), the

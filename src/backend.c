@@ -28,26 +28,23 @@ void vs_fmt_size(char *b, size_t n, uint64_t v)
 		snprintf(b, n, "%llu MiB", (unsigned long long)(v >> 20));
 }
 
-/* The size policy, the same for every backend: resolve the setting
- * against what is free, then try smaller by one step at a time, the
- * minimum itself last. */
-static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
+/* The size policy, the same for every backend: try the size asked for,
+ * then smaller by one step at a time, the minimum itself last. */
+int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, uint64_t want,
+                           uintptr_t *mem, uint64_t *got)
 {
 	const struct vs_backend_ops *ops = be->ops;
 	uint64_t free_b = 0, total_b = 0;
 	char s1[32], s2[32], s3[32], why[128] = "";
 	uint64_t step = cfg->step ? cfg->step : VS_DEFAULT_STEP;
 	uint64_t min = cfg->min_size < VS_BLOCK ? VS_BLOCK : cfg->min_size;
+	uint64_t size = want & ~(uint64_t)(VS_BLOCK - 1);
 
 	if (ops->mem_info(be, &free_b, &total_b))
 		return -1;
-	uint64_t size = vs_size_resolve(&cfg->size, free_b) & ~(uint64_t)(VS_BLOCK - 1);
-	vs_fmt_size(s1, sizeof s1, size);
-	vs_fmt_size(s2, sizeof s2, free_b);
-	if (cfg->size.percent)
-		vs_log(LOG_INFO, "%s: --size %u%% of %s free %s = %s", ops->name,
-		       cfg->size.percent, s2, ops->memory, s1);
 	if (size < min) {
+		vs_fmt_size(s1, sizeof s1, size);
+		vs_fmt_size(s2, sizeof s2, free_b);
 		vs_fmt_size(s3, sizeof s3, min);
 		vs_log(LOG_ERR, "%s: the size asked for (%s) is below --min-size (%s) with "
 		       "%s of %s free: lower --min-size or free %s", ops->name, s1, s3, s2,
@@ -55,12 +52,12 @@ static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
 		return -1;
 	}
 	for (;;) {
-		int rc = ops->alloc(be, size, why, sizeof why);
+		int rc = ops->alloc(be, size, mem, why, sizeof why);
 		vs_fmt_size(s1, sizeof s1, size);
 		if (rc == 0) {
-			vs_log(LOG_INFO, "%s: allocated %s of %s for the export", ops->name, s1,
-			       ops->memory);
-			be->size = size;
+			vs_log(LOG_INFO, "%s: allocated %s of %s%s", ops->name, s1,
+			       ops->memory, be->where);
+			*got = size;
 			return 0;
 		}
 		if (rc != ENOMEM)
@@ -87,11 +84,29 @@ static int allocate_export(struct vs_backend *be, const struct vs_config *cfg)
 	return -1;
 }
 
+/* --size against what is free now, logged when it is a percentage. */
+uint64_t vs_backend_want(struct vs_backend *be, const struct vs_config *cfg)
+{
+	uint64_t free_b = 0, total_b = 0;
+	char s1[32], s2[32];
+	if (be->ops->mem_info(be, &free_b, &total_b))
+		return 0;
+	uint64_t size = vs_size_resolve(&cfg->size, free_b) & ~(uint64_t)(VS_BLOCK - 1);
+	if (cfg->size.percent) {
+		vs_fmt_size(s1, sizeof s1, size);
+		vs_fmt_size(s2, sizeof s2, free_b);
+		vs_log(LOG_INFO, "%s: --size %u%% of %s free %s%s = %s", be->ops->name,
+		       cfg->size.percent, s2, be->ops->memory, be->where, s1);
+	}
+	return size;
+}
+
 int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg)
 {
 	if (be->ops->open(be, cfg))
 		return -1;
-	if (allocate_export(be, cfg)) {
+	uint64_t want = vs_backend_want(be, cfg);
+	if (!want || vs_backend_alloc_sized(be, cfg, want, &be->mem, &be->size)) {
 		be->ops->close(be);
 		return -1;
 	}

@@ -24,7 +24,8 @@ struct vs_config;
 enum vs_dir { VS_TO_BACKEND = 0, VS_FROM_BACKEND = 1 };
 
 struct vs_seg {
-	uint64_t off;      /* byte offset in the export, multiple of 4096 */
+	uintptr_t mem;     /* the allocation (from alloc()) the offset is in */
+	uint64_t off;      /* byte offset in that allocation, multiple of 4096 */
 	void *buf;         /* host memory from buf_alloc() */
 	uint32_t len;      /* multiple of 4096 */
 	uint8_t dir;       /* enum vs_dir */
@@ -42,11 +43,18 @@ struct vs_backend_ops {
 	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
 	/* How much memory is free now (and in all). */
 	int (*mem_info)(struct vs_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
-	/* Allocate an export of exactly size bytes: 0 on success, ENOMEM when
-	 * a smaller size may still work (why names the failure), -1 on any
-	 * other failure (already logged). The size policy (percentages,
-	 * back-off, minimum) is the core's: see vs_backend_open(). */
-	int (*alloc)(struct vs_backend *be, uint64_t size, char *why, size_t why_len);
+	/* Allocate exactly size bytes into *mem (never 0): 0 on success, ENOMEM
+	 * when a smaller size may still work (why names the failure), -1 on
+	 * any other failure (already logged). A backend holds any number of
+	 * allocations (the chunks of the swap tier); it is called off the I/O
+	 * path. The size policy (percentages, back-off, minimum) is the
+	 * core's: see vs_backend_alloc_sized(). */
+	int (*alloc)(struct vs_backend *be, uint64_t size, uintptr_t *mem, char *why,
+	             size_t why_len);
+	/* Gives an allocation back; no request may be using it. */
+	void (*release)(struct vs_backend *be, uintptr_t mem, uint64_t size);
+	/* Optional: how many devices this backend can open (GPUs); 1 if NULL. */
+	int (*count)(struct vs_backend *be);
 	/* Optional: who holds the memory, after even the minimum failed. */
 	void (*holders)(struct vs_backend *be, char *out, size_t len);
 	/* Host staging memory (pinned for DMA where it matters). Start-up only. */
@@ -70,6 +78,8 @@ struct vs_backend_ops {
 
 struct vs_backend {
 	const struct vs_backend_ops *ops;
+	/* The allocation vs_backend_open() made (tools and tests use it). */
+	uintptr_t mem;
 	uint64_t size;
 	/* Shown by logs and the status file ("NVIDIA H100 80GB HBM3", "host memory"). */
 	char device_name[128];
@@ -85,9 +95,17 @@ extern const struct vs_backend_ops vs_backend_cuda;
 /* Looks a backend up by name; NULL if unknown. */
 const struct vs_backend_ops *vs_backend_find(const char *name);
 
-/* Opens be (be->ops set) and allocates the export as the settings say: an
- * absolute size or a percentage of what is free, backing off by --step
- * down to --min-size when allocation fails. Logs and returns -1 when no
+/* Allocates as the settings say: want bytes (already resolved), backing
+ * off by --step down to --min-size when allocation fails. Fills *mem and
+ * *got; logs and returns -1 when no size works. */
+int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, uint64_t want,
+                           uintptr_t *mem, uint64_t *got);
+
+/* --size resolved against what is free now (0 when that cannot be read). */
+uint64_t vs_backend_want(struct vs_backend *be, const struct vs_config *cfg);
+
+/* Opens be (be->ops set) and makes one allocation of --size (be->mem,
+ * be->size) through vs_backend_alloc_sized(). Logs and returns -1 when no
  * size works. */
 int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg);
 

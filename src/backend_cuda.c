@@ -85,8 +85,8 @@ static void cuda_close(struct vs_backend *be)
 	if (!cb)
 		return;
 	if (cb->ctx && vs_cuda_make_current(cb) == 0) {
-		if (cb->base)
-			cb->api.cuMemFree_v2(cb->base);
+		if (be->mem)
+			cb->api.cuMemFree_v2(be->mem);
 		if (cb->probe)
 			cb->api.cuMemFree_v2(cb->probe);
 		if (cb->probe_host)
@@ -104,6 +104,8 @@ static int cuda_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *tota
 {
 	struct cuda_be *cb = be->priv;
 	size_t f = 0, t = 0;
+	if (vs_cuda_make_current(cb) < 0)
+		return -1;
 	vs_curesult r = cb->api.cuMemGetInfo_v2(&f, &t);
 	if (r != 0) {
 		vs_cuda_startup_error(cb, "cuMemGetInfo", r);
@@ -114,12 +116,16 @@ static int cuda_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *tota
 	return 0;
 }
 
-static int cuda_alloc(struct vs_backend *be, uint64_t size, char *why, size_t n)
+static int cuda_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char *why,
+                      size_t n)
 {
 	struct cuda_be *cb = be->priv;
-	vs_curesult r = cb->api.cuMemAlloc_v2(&cb->base, size);
+	vs_cudeviceptr p = 0;
+	if (vs_cuda_make_current(cb) < 0)
+		return -1;
+	vs_curesult r = cb->api.cuMemAlloc_v2(&p, size);
 	if (r == 0) {
-		cb->size = size;
+		*mem = (uintptr_t)p;
 		return 0;
 	}
 	if (r == VS_CUDA_ERROR_OUT_OF_MEMORY) {
@@ -128,6 +134,25 @@ static int cuda_alloc(struct vs_backend *be, uint64_t size, char *why, size_t n)
 	}
 	vs_cuda_startup_error(cb, "cuMemAlloc", r);
 	return -1;
+}
+
+static void cuda_release(struct vs_backend *be, uintptr_t mem, uint64_t size)
+{
+	struct cuda_be *cb = be->priv;
+	(void)size;
+	if (vs_cuda_make_current(cb) < 0)
+		return;
+	vs_curesult r = cb->api.cuMemFree_v2((vs_cudeviceptr)mem);
+	if (r != 0)
+		vs_log(LOG_WARNING, "cuda: cuMemFree on GPU %d failed: %s (%d)", cb->ordinal,
+		       vs_cuda_result_name(cb, r), (int)r);
+}
+
+static int cuda_count(struct vs_backend *be)
+{
+	struct cuda_be *cb = be->priv;
+	int n = 0;
+	return cb->api.cuDeviceGetCount(&n) == 0 ? n : 1;
 }
 
 static void cuda_holders(struct vs_backend *be, char *out, size_t n)
@@ -141,6 +166,8 @@ const struct vs_backend_ops vs_backend_cuda = {
 	.open = cuda_open,
 	.mem_info = cuda_mem_info,
 	.alloc = cuda_alloc,
+	.release = cuda_release,
+	.count = cuda_count,
 	.holders = cuda_holders,
 	.buf_alloc = vs_cuda_buf_alloc,
 	.buf_free = vs_cuda_buf_free,

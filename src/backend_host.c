@@ -81,15 +81,23 @@ static int host_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *tota
 /* MAP_NORESERVE|MAP_POPULATE would defeat the point: the pages must exist
  * now, not be found missing under memory pressure. mlockall() (when it was
  * granted) locks them as they appear. */
-static int host_alloc(struct vs_backend *be, uint64_t size, char *why, size_t n)
+static int host_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char *why,
+                      size_t n)
 {
+	(void)be;
 	void *p = export_map(size);
 	if (p == MAP_FAILED) {
 		snprintf(why, n, "%s", strerror(errno));
 		return ENOMEM;
 	}
-	be->priv = p;
+	*mem = (uintptr_t)p;
 	return 0;
+}
+
+static void host_release(struct vs_backend *be, uintptr_t mem, uint64_t size)
+{
+	(void)be;
+	munmap((void *)mem, size);
 }
 
 static void *host_buf_alloc(struct vs_backend *be, size_t len)
@@ -149,9 +157,10 @@ static void copies_done(void) { }
 
 static unsigned host_xfer(struct vs_queue *q, struct vs_seg *segs, unsigned n)
 {
-	uint8_t *mem = q->be->priv;
+	(void)q;
 	for (unsigned i = 0; i < n; i++) {
 		struct vs_seg *s = &segs[i];
+		uint8_t *mem = (uint8_t *)s->mem;
 		if (s->dir == VS_TO_BACKEND)
 			copy_to_export(mem + s->off, s->buf, s->len);
 		else
@@ -166,9 +175,9 @@ static int host_flush(struct vs_queue *q) { (void)q; return 0; }
 
 static void host_close(struct vs_backend *be)
 {
-	if (be->priv)
-		munmap(be->priv, be->size);
-	be->priv = NULL;
+	if (be->mem)
+		munmap((void *)be->mem, be->size);
+	be->mem = 0;
 }
 
 const struct vs_backend_ops vs_backend_host = {
@@ -177,6 +186,7 @@ const struct vs_backend_ops vs_backend_host = {
 	.open = host_open,
 	.mem_info = host_mem_info,
 	.alloc = host_alloc,
+	.release = host_release,
 	.buf_alloc = host_buf_alloc,
 	.buf_free = host_buf_free,
 	.queue_open = host_queue_open,

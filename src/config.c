@@ -87,6 +87,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: vram-swapd [OPTION]...\n"
 "       vram-swapd --check-config [FILE]\n"
+"       vram-swapd [--socket=PATH] --ctl=COMMAND\n"
 "Serve GPU memory (or, for tests, host RAM) as an NBD export on a Unix\n"
 "socket, for use as a Linux swap device through nbd-client.\n"
 "\n");
@@ -99,6 +100,11 @@ static void usage(FILE *f)
 		{ VS_K_SOCKET, "-S, --socket=PATH", "Unix socket to listen on" },
 		{ VS_K_EXPORT, "-e, --export=NAME", "export name (\"\" also works)" },
 		{ VS_K_MAX_CLIENTS, "    --max-clients=N", "connections served at once, 1-64" },
+		{ VS_K_CHUNK, "    --chunk=SIZE|auto", "size of each chunk (its own export and swap area)" },
+		{ VS_K_RESERVE, "    --reserve=SIZE|N%", "VRAM kept free for others on each GPU" },
+		{ VS_K_AUTO, "    --auto=on|off", "follow the reserve: release and grow back" },
+		{ VS_K_GROW_DELAY, "    --grow-delay=SECONDS", "free VRAM must stay high this long to grow" },
+		{ VS_K_ON_BATTERY, "    --on-battery=keep|release", "on battery, release every chunk" },
 		{ VS_K_STATUS_FILE, "    --status-file=PATH", "counters, rewritten each second (empty: none)" },
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -108,6 +114,10 @@ static void usage(FILE *f)
 "  -v, --verbose            log debug messages\n"
 "  -h, --help               show this help\n"
 "  -V, --version            show the version\n"
+"\n"
+"--ctl sends COMMAND to the running daemon's control socket (next to its\n"
+"export socket; root only) and prints the answer: chunks, gpus, target,\n"
+"wait GEN, add [GPU], free CHUNK, cap SIZE|N%%|max.\n"
 "\n"
 "--check-config checks FILE (normally /etc/default/vram-swap) as systemd and\n"
 "the scripts read it and prints every key's normalized value as KEY=value\n"
@@ -151,6 +161,20 @@ static int apply(struct vs_config *c, enum vs_key k, const char *v, const char *
 	case VS_K_EXPORT:      c->export_name = v; break;
 	case VS_K_MAX_CLIENTS: c->max_clients = (unsigned)strtoul(v, NULL, 10); break;
 	case VS_K_STATUS_FILE: c->status_file = v; break;
+	case VS_K_CHUNK:
+		c->chunk = 0;   /* auto */
+		if (strcmp(v, "auto") && !vs_parse_size(v, false, &sz, &why))
+			c->chunk = sz.bytes;
+		break;
+	case VS_K_RESERVE:
+		if (!strcmp(v, "0"))
+			c->reserve = (struct vs_size){ 0 };
+		else
+			vs_parse_size(v, true, &c->reserve, &why);
+		break;
+	case VS_K_AUTO:        c->automatic = !strcmp(v, "on"); break;
+	case VS_K_GROW_DELAY:  c->grow_delay = (unsigned)strtoul(v, NULL, 10); break;
+	case VS_K_ON_BATTERY:  c->release_on_battery = !strcmp(v, "release"); break;
 	default:               break;   /* the scripts' keys: checked only */
 	}
 	return VS_EXIT_OK;
@@ -161,6 +185,8 @@ static const struct { int opt; enum vs_key key; } flags[] = {
 	{ 'b', VS_K_BACKEND }, { 's', VS_K_SIZE }, { 'm', VS_K_MIN_SIZE },
 	{ 't', VS_K_STEP }, { 'd', VS_K_DEVICE }, { 'S', VS_K_SOCKET },
 	{ 'e', VS_K_EXPORT }, { 'c', VS_K_MAX_CLIENTS }, { 'f', VS_K_STATUS_FILE },
+	{ 'k', VS_K_CHUNK }, { 'r', VS_K_RESERVE }, { 'a', VS_K_AUTO },
+	{ 'g', VS_K_GROW_DELAY }, { 'B', VS_K_ON_BATTERY },
 };
 
 int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
@@ -175,6 +201,12 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
 		{ "export", required_argument, NULL, 'e' },
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "status-file", required_argument, NULL, 'f' },
+		{ "chunk", required_argument, NULL, 'k' },
+		{ "reserve", required_argument, NULL, 'r' },
+		{ "auto", required_argument, NULL, 'a' },
+		{ "grow-delay", required_argument, NULL, 'g' },
+		{ "on-battery", required_argument, NULL, 'B' },
+		{ "ctl", required_argument, NULL, 'X' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -218,6 +250,9 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, bool *done)
 			return VS_EXIT_OK;
 		case 'C':
 			check = true;
+			break;
+		case 'X':
+			c->ctl = optarg;
 			break;
 		case 'V':
 			printf("vram-swapd %s\n", VS_VERSION);

@@ -27,6 +27,12 @@ struct vs_config {
 	const char *export_name;
 	const char *status_file;  /* "" disables */
 	unsigned max_clients;
+	uint64_t chunk;           /* bytes per chunk of the swap tier; 0: auto */
+	struct vs_size reserve;   /* VRAM kept free for others, per GPU */
+	bool automatic;           /* follow the reserve policy */
+	unsigned grow_delay;      /* seconds free VRAM must stay high to grow */
+	bool release_on_battery;
+	const char *ctl;          /* --ctl COMMAND: client mode, or NULL */
 	bool verbose;
 };
 

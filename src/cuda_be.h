@@ -29,10 +29,8 @@ struct cuda_be {
 	int ordinal;
 	vs_cudevice dev;
 	vs_cucontext ctx;
-	vs_cudeviceptr base;     /* the export */
 	vs_cudeviceptr probe;    /* 4 KiB of scratch VRAM to tell a lost device */
 	void *probe_host;        /* 4 KiB pinned */
-	uint64_t size;
 	bool use_batch;
 	atomic_bool lost;
 	atomic_flag lost_logged;

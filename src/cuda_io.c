@@ -175,7 +175,7 @@ static void device_lost(struct cuda_be *cb, vs_curesult r)
 static unsigned run_end(const struct vs_seg *s, unsigned i, unsigned n)
 {
 	unsigned j = i + 1;
-	while (j < n && s[j].dir == s[i].dir &&
+	while (j < n && s[j].dir == s[i].dir && s[j].mem == s[i].mem &&
 	       s[j].off == s[j - 1].off + s[j - 1].len &&
 	       (char *)s[j].buf == (char *)s[j - 1].buf + s[j - 1].len &&
 	       (uint64_t)s[j].off - s[i].off + s[j].len <= UINT32_MAX)
@@ -186,7 +186,7 @@ static unsigned run_end(const struct vs_seg *s, unsigned i, unsigned n)
 static vs_curesult copy_one(struct vs_queue *q, const struct vs_seg *s, size_t len)
 {
 	struct cuda_be *cb = q->cb;
-	vs_cudeviceptr d = cb->base + s->off;
+	vs_cudeviceptr d = (vs_cudeviceptr)s->mem + s->off;
 
 	return s->dir == VS_TO_BACKEND
 		? cb->api.cuMemcpyHtoDAsync_v2(d, s->buf, len, q->stream)
@@ -208,7 +208,7 @@ static vs_curesult submit(struct vs_queue *q, const struct vs_seg *s, unsigned n
 			if (r)
 				return r;
 		} else {
-			vs_cudeviceptr d = cb->base + s[i].off;
+			vs_cudeviceptr d = (vs_cudeviceptr)s[i].mem + s[i].off;
 			vs_cudeviceptr h = (vs_cudeviceptr)(uintptr_t)s[i].buf;
 			bool w = s[i].dir == VS_TO_BACKEND;
 			q->dsts[k] = w ? d : h;
@@ -277,15 +277,9 @@ unsigned vs_cuda_xfer(struct vs_queue *q, struct vs_seg *s, unsigned n)
 		return fail_all(s, n);
 	if (vs_cuda_make_current(cb) < 0)
 		return fail_all(s, n);
-	for (unsigned i = 0; i < n; i++) {
+	/* Bounds were checked against the chunk's size by the core. */
+	for (unsigned i = 0; i < n; i++)
 		s[i].err = 0;
-		if (s[i].off + s[i].len > cb->size || s[i].off + s[i].len < s[i].off) {
-			/* The core checks bounds; reaching here is a bug. */
-			vs_log(LOG_ERR, "cuda: segment at %llu+%u beyond the export",
-			       (unsigned long long)s[i].off, s[i].len);
-			return fail_all(s, n);
-		}
-	}
 	vs_curesult r = submit(q, s, n);
 	/* Synchronise even after a failed submission: earlier copies of the
 	 * batch are in flight and own the buffers until they finish. */

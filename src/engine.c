@@ -27,16 +27,23 @@ int vs_engine_init(struct vs_engine *e, struct vs_store *st, struct vs_counters 
 	 * n/2 + 1 segments. One per page plus one per request always fits. */
 	e->seg_cap = (unsigned)(max_bytes / PG) + VS_BATCH_MAX;
 	e->segs = calloc(e->seg_cap, sizeof *e->segs);
-	if (!e->segs || st->be->ops->queue_open(st->be, &e->q)) {
+	if (!e->segs || (st && st->be->ops->queue_open(st->be, &e->q))) {
 		vs_engine_free(e);
 		return -1;
 	}
+	e->own_q = st != NULL;
 	return 0;
+}
+
+void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q)
+{
+	e->st = st;
+	e->q = q;
 }
 
 void vs_engine_free(struct vs_engine *e)
 {
-	if (e->q)
+	if (e->q && e->own_q)
 		e->st->be->ops->queue_close(e->q);
 	free(e->segs);
 	e->q = NULL;

@@ -2,6 +2,7 @@
 #include "handshake.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nbd.h"
@@ -21,9 +22,30 @@ static int reply(const struct vs_hs_io *io, uint32_t opt, uint32_t type,
 }
 
 /* The export answers to its own name and to the default (empty) name. */
-static bool name_matches(const struct vs_export *e, const uint8_t *name, uint32_t len)
+static int one_find(void *ctx, const uint8_t *name, uint32_t len, struct vs_export *out)
 {
-	return len == 0 || (len == strlen(e->name) && memcmp(name, e->name, len) == 0);
+	const struct vs_export *e = ctx;
+	if (len && (len != strlen(e->name) || memcmp(name, e->name, len)))
+		return -1;
+	*out = *e;
+	return 0;
+}
+
+static int one_list(void *ctx, unsigned i, char *buf, size_t n)
+{
+	const struct vs_export *e = ctx;
+	if (i)
+		return -1;
+	snprintf(buf, n, "%s", e->name);
+	return 0;
+}
+
+enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export *e,
+                               const char **why)
+{
+	const struct vs_exports x = { one_find, one_list, (void *)e };
+	struct vs_export chosen;
+	return vs_handshake_in(io, &x, &chosen, why);
 }
 
 static int send_infos(const struct vs_hs_io *io, uint32_t opt, const struct vs_export *e)
@@ -45,8 +67,8 @@ static int send_infos(const struct vs_hs_io *io, uint32_t opt, const struct vs_e
 	return reply(io, opt, NBD_REP_ACK, NULL, 0);
 }
 
-enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export *e,
-                               const char **why)
+enum vs_hs_result vs_handshake_in(const struct vs_hs_io *io, const struct vs_exports *x,
+                                  struct vs_export *e, const char **why)
 {
 	uint8_t b[18];
 	static const char zeroes[124];
@@ -92,7 +114,7 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 		case NBD_OPT_EXPORT_NAME:
 			/* No error reply exists for this option: an unknown
 			 * name can only be answered by hanging up. */
-			if (!name_matches(e, data, len)) {
+			if (x->find(x->ctx, data, len, e)) {
 				*why = "unknown export name";
 				return VS_HS_ERROR;
 			}
@@ -113,10 +135,13 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 				rc = reply(io, opt, NBD_REP_ERR_INVALID, NULL, 0);
 				break;
 			}
-			uint32_t n = (uint32_t)strlen(e->name);
-			put32(data, n);
-			memcpy(data + 4, e->name, n);
-			rc = reply(io, opt, NBD_REP_SERVER, data, n + 4);
+			char name[VS_HS_MAX_NAME + 1];
+			for (unsigned i = 0; !rc && x->list(x->ctx, i, name, sizeof name) == 0; i++) {
+				uint32_t n = (uint32_t)strlen(name);
+				put32(data, n);
+				memcpy(data + 4, name, n);
+				rc = reply(io, opt, NBD_REP_SERVER, data, n + 4);
+			}
 			if (!rc)
 				rc = reply(io, opt, NBD_REP_ACK, NULL, 0);
 			break;
@@ -129,7 +154,7 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 				rc = reply(io, opt, NBD_REP_ERR_INVALID, NULL, 0);
 				break;
 			}
-			if (!name_matches(e, data + 4, nlen)) {
+			if (x->find(x->ctx, data + 4, nlen, e)) {
 				rc = reply(io, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
 				break;
 			}

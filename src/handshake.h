@@ -18,6 +18,18 @@ struct vs_export {
 	const char *name;
 	uint64_t size;
 	uint16_t flags;   /* transmission flags */
+	uint64_t cookie;  /* the server's own: which export it is */
+};
+
+/* What a server offers: any number of exports, looked up by name. */
+struct vs_exports {
+	/* Fills *e for the export called name[0..len) (len 0: the default
+	 * export); -1 if there is none. */
+	int (*find)(void *ctx, const uint8_t *name, uint32_t len, struct vs_export *e);
+	/* Writes the i-th export's name (NUL-terminated) into buf; -1 past
+	 * the last. */
+	int (*list)(void *ctx, unsigned i, char *buf, size_t n);
+	void *ctx;
 };
 
 enum vs_hs_result {
@@ -29,8 +41,16 @@ enum vs_hs_result {
 /* The longest option payload we read: a 4096-byte name plus info requests.
  * Anything longer is hostile or broken. */
 #define VS_HS_MAX_OPTION 8192
+/* The longest export name we list. */
+#define VS_HS_MAX_NAME 96
 
-/* Runs the handshake; on failure *why says what went wrong (for the log). */
+/* Runs the handshake; on VS_HS_GO *chosen is the export the client chose;
+ * on failure *why says what went wrong (for the log). */
+enum vs_hs_result vs_handshake_in(const struct vs_hs_io *io, const struct vs_exports *x,
+                                  struct vs_export *chosen, const char **why);
+
+/* The same for a server with one export, which answers to its own name and
+ * to the default (empty) name. */
 enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export *e,
                                const char **why);
 

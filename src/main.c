@@ -24,8 +24,10 @@
 #include "config.h"
 #include "log.h"
 #include "notify.h"
+#include "chunks.h"
+#include "control.h"
+#include "gpus.h"
 #include "server.h"
-#include "store.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -84,8 +86,13 @@ static void harden(void)
 
 struct daemon {
 	struct vs_config cfg;
-	struct vs_backend be;
-	struct vs_store st;
+	struct vs_config gcfg[VS_MAX_GPUS];   /* cfg with one GPU each */
+	struct vs_backend gpu[VS_MAX_GPUS];
+	struct vs_backend *gp[VS_MAX_GPUS];
+	unsigned ngpus;
+	struct vs_chunks tab;
+	struct vs_control ctl;
+	struct vs_nbd_source src;
 	struct vs_server srv;
 	const char *state;
 	time_t started;
@@ -93,27 +100,54 @@ struct daemon {
 
 static void write_status(struct daemon *d)
 {
-	static char buf[2048];
+	static char buf[16384];
 	static char tmp[4200];
-	uint64_t c[VS_COUNTERS];
+	static struct vs_chunk_info ci[VS_MAX_CHUNKS];
+	uint64_t c[VS_COUNTERS], size = 0, used = 0;
 	vs_server_counters(&d->srv, c);
 	unsigned clients = atomic_load(&d->srv.clients);
-	int n = snprintf(buf, sizeof buf,
+	unsigned nc = vs_chunks_list(&d->tab, ci);
+	for (unsigned i = 0; i < nc; i++) {
+		size += ci[i].size;
+		used += ci[i].used;
+	}
+	const struct vs_backend *g0 = d->gp[0];
+	size_t n = (size_t)snprintf(buf, sizeof buf,
 		"version=%s\npid=%d\nstate=%s\nbackend=%s\ndevice=%s\nuuid=%s\nbus_id=%s\n"
 		"export=%s\nsocket=%s\nsize_bytes=%" PRIu64 "\nused_bytes=%" PRIu64 "\n"
 		"clients=%u\nreads=%" PRIu64 "\nwrites=%" PRIu64 "\ntrims=%" PRIu64 "\n"
 		"zeroes=%" PRIu64 "\nflushes=%" PRIu64 "\nread_bytes=%" PRIu64 "\n"
 		"write_bytes=%" PRIu64 "\nio_errors=%" PRIu64 "\nproto_errors=%" PRIu64 "\n"
 		"uptime_s=%lld\n",
-		VS_VERSION, (int)getpid(), d->state, d->be.ops->name, d->be.device_name,
-		d->be.device_uuid, d->be.device_bus_id, d->cfg.export_name, d->cfg.socket_path,
-		d->be.size, vs_store_used(&d->st), clients, c[0], c[1], c[2], c[3], c[4],
+		VS_VERSION, (int)getpid(), d->state, g0->ops->name, g0->device_name,
+		g0->device_uuid, g0->device_bus_id, d->cfg.export_name, d->cfg.socket_path,
+		size, used, clients, c[0], c[1], c[2], c[3], c[4],
 		c[5], c[6], c[7], c[8], (long long)(time(NULL) - d->started));
+	/* The chunks and GPUs: one line each, values in a fixed order so the
+	 * scripts read them with `read`. */
+	pthread_mutex_lock(&d->ctl.mu);
+	const struct vs_policy *p = &d->ctl.pol;
+	n += (size_t)snprintf(buf + n, sizeof buf - n,
+		"chunk_bytes=%" PRIu64 "\nchunks=%u\ntarget_chunks=%u\ncap_bytes=%" PRIu64
+		"\nauto=%s\ngpus=%u\n", p->chunk, nc, vs_policy_total(p), p->cap,
+		p->automatic ? "on" : "off", d->ngpus);
+	for (unsigned i = 0; i < d->ngpus && n < sizeof buf; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n,
+			"gpu.%u=%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %s\n", i,
+			p->g[i].free, p->g[i].total, p->g[i].ours, p->g[i].reserve,
+			p->g[i].chunks, p->g[i].target, d->gp[i]->device_name);
+	pthread_mutex_unlock(&d->ctl.mu);
+	for (unsigned i = 0; i < nc && n < sizeof buf; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n,
+			"chunk.%u=%u %" PRIu64 " %" PRIu64 " %u %s.%u\n", ci[i].idx, ci[i].gpu,
+			ci[i].size, ci[i].used, ci[i].clients, d->cfg.export_name, ci[i].idx);
+	if (n >= sizeof buf)
+		n = sizeof buf - 1;
 
 	static char last[96];
 	char note[96];
-	snprintf(note, sizeof note, "STATUS=%s: %" PRIu64 " MiB, %u client(s)",
-	         d->state, d->be.size >> 20, clients);
+	snprintf(note, sizeof note, "STATUS=%s: %" PRIu64 " MiB in %u chunk(s), %u client(s)",
+	         d->state, size >> 20, nc, clients);
 	if (strcmp(note, last)) {
 		vs_notify(note);
 		memcpy(last, note, sizeof last);
@@ -123,7 +157,7 @@ static void write_status(struct daemon *d)
 		return;
 	snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.status_file);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) ||
+	if (fd < 0 || write(fd, buf, n) != (ssize_t)n || close(fd) ||
 	    rename(tmp, d->cfg.status_file)) {
 		static int warned;
 		if (!warned++)
@@ -135,8 +169,21 @@ static void cleanup(struct daemon *d)
 {
 	if (d->srv.listen_fd >= 0)
 		unlink(d->cfg.socket_path);
+	char path[128];
+	if (d->ctl.listen_fd >= 0 && vs_ctl_path(d->cfg.socket_path, path, sizeof path) == 0)
+		unlink(path);
 	if (*d->cfg.status_file)
 		unlink(d->cfg.status_file);
+}
+
+static int src_attach(void *ctx, uint64_t cookie, struct vs_store **st, unsigned *queue)
+{
+	return vs_chunks_attach(ctx, cookie, st, queue);
+}
+
+static void src_detach(void *ctx, uint64_t cookie)
+{
+	vs_chunks_detach(ctx, cookie);
 }
 
 int main(int argc, char **argv)
@@ -146,8 +193,11 @@ int main(int argc, char **argv)
 	int rc = vs_config_load(&d.cfg, argc, argv, &done);
 	if (done)
 		return rc;
+	if (d.cfg.ctl)
+		return vs_ctl_client(&d.cfg);
 	vs_log_init(d.cfg.verbose);
 	d.srv.listen_fd = -1;
+	d.ctl.listen_fd = -1;
 	d.state = "starting";
 	d.started = time(NULL);
 
@@ -164,16 +214,29 @@ int main(int argc, char **argv)
 	vs_log(LOG_INFO, "vram-swapd %s starting (backend %s)", VS_VERSION, d.cfg.backend);
 	harden();
 
-	d.be.ops = vs_backend_find(d.cfg.backend);
-	if (vs_backend_open(&d.be, &d.cfg))
-		return VS_EXIT_FAIL;
-	if (vs_store_init(&d.st, &d.be)) {
-		vs_log(LOG_ERR, "cannot allocate the zero-page map: %m");
+	rc = vs_gpus_open(d.gpu, d.gcfg, &d.ngpus, &d.cfg);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < d.ngpus; i++)
+		d.gp[i] = &d.gpu[i];
+	vs_chunks_init(&d.tab, d.cfg.export_name);
+	d.tab.ngpus = d.ngpus;
+	memcpy(d.tab.gpus, d.gp, sizeof d.gp);
+	d.ctl.cfg = &d.cfg;
+	d.ctl.tab = &d.tab;
+	pthread_mutex_init(&d.ctl.mu, NULL);
+	if (vs_gpus_fill(&d.tab, &d.ctl, &d.cfg)) {
+		vs_gpus_close(d.gpu, d.ngpus);
 		return VS_EXIT_FAIL;
 	}
-	if (vs_server_start(&d.srv, &d.st, d.cfg.export_name, d.cfg.max_clients) ||
-	    vs_server_listen(&d.srv, d.cfg.socket_path)) {
-		d.be.ops->close(&d.be);
+	d.src = (struct vs_nbd_source){ vs_chunks_exports(&d.tab), src_attach, src_detach, &d.tab };
+	if (vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) ||
+	    vs_server_listen(&d.srv, d.cfg.socket_path) ||
+	    vs_control_start(&d.ctl, d.cfg.socket_path)) {
+		vs_control_stop(&d.ctl);
+		cleanup(&d);
+		vs_chunks_free_all(&d.tab);
+		vs_gpus_close(d.gpu, d.ngpus);
 		return VS_EXIT_FAIL;
 	}
 	if (sfd < 0 || vs_log_start()) {
@@ -184,8 +247,18 @@ int main(int argc, char **argv)
 	d.state = "serving";
 	write_status(&d);
 	vs_notify("READY=1");
-	vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s as export '%s' on %s",
-	       d.be.size >> 20, d.be.device_name, d.cfg.export_name, d.cfg.socket_path);
+	{
+		uint64_t total = 0;
+		unsigned n = 0;
+		for (unsigned i = 0; i < d.ngpus; i++) {
+			unsigned k;
+			total += vs_chunks_on(&d.tab, i, &k);
+			n += k;
+		}
+		vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s in %u chunk(s) (exports "
+		       "'%s.0'...) on %s", total >> 20, d.gp[0]->device_name, n,
+		       d.cfg.export_name, d.cfg.socket_path);
+	}
 
 	bool draining = false;
 	for (;;) {
@@ -234,8 +307,10 @@ int main(int argc, char **argv)
 	}
 	vs_log(LOG_NOTICE, "no client attached: exiting");
 	vs_notify("STOPPING=1");
+	vs_control_stop(&d.ctl);
 	cleanup(&d);
-	d.be.ops->close(&d.be);
+	vs_chunks_free_all(&d.tab);
+	vs_gpus_close(d.gpu, d.ngpus);
 	vs_log_stop();
 	return VS_EXIT_OK;
 }

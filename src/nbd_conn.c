@@ -21,17 +21,24 @@
 /* Requests larger than the arenas move through in pieces of this size. */
 #define PIECE VS_OUT_CAP
 
-int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_store *st, const struct vs_export *exp,
-                     struct vs_counters *cnt)
+int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsigned nbe,
+                     const struct vs_nbd_source *src, struct vs_counters *cnt)
 {
-	const struct vs_backend_ops *ops = st->be->ops;
 	memset(c, 0, sizeof *c);
-	c->exp = exp;
+	c->src = src;
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
-	if (vs_engine_init(&c->eng, st, cnt, VS_IN_CAP + VS_OUT_CAP))
+	if (nbe > VS_NBD_QUEUES || vs_engine_init(&c->eng, NULL, cnt, VS_IN_CAP + VS_OUT_CAP))
 		return -1;
-	c->in = ops->buf_alloc(st->be, VS_IN_CAP);
-	c->out = ops->buf_alloc(st->be, VS_OUT_CAP);
+	for (unsigned i = 0; i < nbe; i++) {
+		c->bes[i] = bes[i];
+		if (bes[i]->ops->queue_open(bes[i], &c->q[i])) {
+			vs_nbd_conn_free(c);
+			return -1;
+		}
+		c->nq++;
+	}
+	c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
+	c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
 	if (!c->in || !c->out) {
 		vs_nbd_conn_free(c);
 		return -1;
@@ -41,12 +48,15 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_store *st, const struct vs
 
 void vs_nbd_conn_free(struct vs_nbd_conn *c)
 {
-	struct vs_backend *be = c->eng.st->be;
-	if (c->in)
+	struct vs_backend *be = c->bes[0];
+	if (be && c->in)
 		be->ops->buf_free(be, c->in, VS_IN_CAP);
-	if (c->out)
+	if (be && c->out)
 		be->ops->buf_free(be, c->out, VS_OUT_CAP);
 	c->in = c->out = NULL;
+	for (unsigned i = 0; i < c->nq; i++)
+		c->bes[i]->ops->queue_close(c->q[i]);
+	c->nq = 0;
 	vs_engine_free(&c->eng);
 }
 
@@ -278,7 +288,7 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 				flush_batch(c, fd);
 				return;
 			}
-			int err = vs_req_check(&r, c->exp->size);
+			int err = vs_req_check(&r, c->exp.size);
 			if (NBD_REQUEST_SIZE + pay > VS_IN_CAP) {
 				/* Larger than the arena: what is queued goes first. */
 				if (flush_batch(c, fd))
@@ -362,13 +372,22 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	s.deadline.tv_sec += HANDSHAKE_S;
 	const struct vs_hs_io io = { hs_read, hs_write, &s };
 	const char *why = "";
-	enum vs_hs_result hs = vs_handshake(&io, c->exp, &why);
+	enum vs_hs_result hs = vs_handshake_in(&io, &c->src->x, &c->exp, &why);
 	if (hs != VS_HS_GO) {
 		if (hs == VS_HS_ERROR)
 			vs_engine_refused(&c->eng);
 		vs_log(hs == VS_HS_ERROR ? LOG_WARNING : LOG_DEBUG, "negotiation ended: %s", why);
 		return;
 	}
+	struct vs_store *st;
+	unsigned qi;
+	if (c->src->attach(c->src->ctx, c->exp.cookie, &st, &qi) || qi >= c->nq) {
+		/* Freed between the client's choice and now: hanging up is
+		 * the only answer left once GO was acknowledged. */
+		vs_log(LOG_WARNING, "the export a client chose was freed during its handshake");
+		return;
+	}
+	vs_engine_bind(&c->eng, st, c->q[qi]);
 	/* SO_SNDBUF stays at the default: with a much larger one the kernel
 	 * builds huge skbs (high-order allocations, memory-cgroup charges)
 	 * and the client copies replies out long after they left the cache;
@@ -376,4 +395,6 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	vs_engine_reset(&c->eng);
 	c->out_used = 0;
 	transmission(c, fd);
+	vs_engine_bind(&c->eng, NULL, NULL);
+	c->src->detach(c->src->ctx, c->exp.cookie);
 }

@@ -25,9 +25,25 @@
 #define VS_IN_CAP  ((2u << 20) + (64u << 10))
 #define VS_OUT_CAP (2u << 20)
 
+/* Where a connection's exports come from: names for the handshake, and
+ * pinning the chosen one (its store, and which backend's queue moves its
+ * data) for as long as the connection lasts. */
+struct vs_nbd_source {
+	struct vs_exports x;
+	int (*attach)(void *ctx, uint64_t cookie, struct vs_store **st, unsigned *queue);
+	void (*detach)(void *ctx, uint64_t cookie);
+	void *ctx;
+};
+
+#define VS_NBD_QUEUES 8
+
 struct vs_nbd_conn {
 	struct vs_engine eng;
-	const struct vs_export *exp;
+	const struct vs_nbd_source *src;
+	struct vs_export exp;     /* the one this connection chose */
+	struct vs_backend *bes[VS_NBD_QUEUES];
+	struct vs_queue *q[VS_NBD_QUEUES];
+	unsigned nq;
 	uint8_t *in, *out;        /* backend staging memory */
 	size_t out_used;
 	bool spin;                /* poll briefly before sleeping in recv() */
@@ -35,8 +51,10 @@ struct vs_nbd_conn {
 	struct iovec iov[2 * VS_BATCH_MAX];
 };
 
-int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_store *st, const struct vs_export *exp,
-                     struct vs_counters *cnt);
+/* Buffers come from bes[0] (pinned for every device); one queue is opened
+ * on each of the nbe backends. Start-up only. */
+int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsigned nbe,
+                     const struct vs_nbd_source *src, struct vs_counters *cnt);
 void vs_nbd_conn_free(struct vs_nbd_conn *c);
 
 /* Handshake and transmission on fd until the client leaves or breaks the

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "nbd.h"
 
 /* Swap pages hold other processes' secrets: the socket lives in a
  * directory only its owner can enter. */
@@ -88,7 +87,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa)
 	return 0;
 }
 
-int vs_server_listen(struct vs_server *srv, const char *path)
+int vs_listen_unix(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
@@ -107,8 +106,29 @@ int vs_server_listen(struct vs_server *srv, const char *path)
 		close(fd);
 		return -1;
 	}
-	srv->listen_fd = fd;
-	return 0;
+	return fd;
+}
+
+int vs_server_listen(struct vs_server *srv, const char *path)
+{
+	srv->listen_fd = vs_listen_unix(path);
+	return srv->listen_fd < 0 ? -1 : 0;
+}
+
+int vs_peer_allowed(int fd, const char *what)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		vs_log(LOG_WARNING, "cannot identify a %s (%m): closing", what);
+		return -1;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		vs_log(LOG_WARNING, "refused a %s with uid %u (pid %d): only root may connect",
+		       what, (unsigned)cred.uid, (int)cred.pid);
+		return -1;
+	}
+	return (int)cred.pid;
 }
 
 static void *worker(void *arg)
@@ -136,48 +156,49 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *export_name,
-                    unsigned nslots)
+/* Readies slot nslots: its buffers, queues and worker thread. */
+static int slot_add(struct vs_server *srv)
 {
-	srv->st = st;
-	srv->exp = (struct vs_export){
-		.name = export_name,
-		.size = st->be->size,
-		/* Never ROTATIONAL: swap must see a non-rotational device.
-		 * MULTI_CONN holds because every write reaches the backend
-		 * before it is acknowledged. */
-		.flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-		         NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES |
-		         NBD_FLAG_SEND_FAST_ZERO | NBD_FLAG_CAN_MULTI_CONN,
-	};
-	srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	srv->slots = calloc(nslots, sizeof *srv->slots);
-	if (srv->wake_fd < 0 || !srv->slots) {
-		vs_log(LOG_ERR, "cannot allocate connection buffers: %m");
+	struct vs_slot *s = &srv->slots[srv->nslots];
+	s->fd = -1;
+	s->srv = srv;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (vs_nbd_conn_init(&s->conn, srv->bes, srv->nbe, srv->src, &s->cnt)) {
+		vs_log(LOG_ERR, "cannot allocate buffers for connection %u", srv->nslots + 1);
 		return -1;
 	}
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	/* mlockall() locks every thread's whole stack: keep them small. */
 	pthread_attr_setstacksize(&a, 256 << 10);
-	for (unsigned i = 0; i < nslots; i++) {
-		struct vs_slot *s = &srv->slots[i];
-		s->fd = -1;
-		s->srv = srv;
-		pthread_mutex_init(&s->mu, NULL);
-		pthread_cond_init(&s->cv, NULL);
-		if (vs_nbd_conn_init(&s->conn, st, &srv->exp, &s->cnt)) {
-			vs_log(LOG_ERR, "cannot allocate buffers for connection %u of %u", i + 1, nslots);
-			return -1;
-		}
-		int rc = pthread_create(&s->thread, &a, worker, s);
-		if (rc) {
-			vs_log(LOG_ERR, "cannot start worker thread: %s", strerror(rc));
-			return -1;
-		}
-		srv->nslots++;
-	}
+	int rc = pthread_create(&s->thread, &a, worker, s);
 	pthread_attr_destroy(&a);
+	if (rc) {
+		vs_log(LOG_ERR, "cannot start worker thread: %s", strerror(rc));
+		vs_nbd_conn_free(&s->conn);
+		return -1;
+	}
+	srv->nslots++;
+	return 0;
+}
+
+int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
+                    const struct vs_nbd_source *src, unsigned nslots)
+{
+	srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	srv->slots = calloc(nslots, sizeof *srv->slots);
+	if (srv->wake_fd < 0 || !srv->slots) {
+		vs_log(LOG_ERR, "cannot allocate connection buffers: %m");
+		return -1;
+	}
+	memcpy(srv->bes, bes, nbe * sizeof *bes);
+	srv->nbe = nbe;
+	srv->src = src;
+	srv->cap = nslots;
+	for (unsigned i = 0; i < nslots && i < VS_SLOTS_AT_START; i++)
+		if (slot_add(srv))
+			return -1;
 	return 0;
 }
 
@@ -189,16 +210,8 @@ void vs_server_accept(struct vs_server *srv)
 			vs_log(LOG_WARNING, "accept: %m");
 		return;
 	}
-	struct ucred cred;
-	socklen_t len = sizeof cred;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		vs_log(LOG_WARNING, "cannot identify a client (%m): closing");
-		close(fd);
-		return;
-	}
-	if (cred.uid != 0 && cred.uid != geteuid()) {
-		vs_log(LOG_WARNING, "refused a client with uid %u (pid %d): only root may connect",
-		       (unsigned)cred.uid, (int)cred.pid);
+	int pid = vs_peer_allowed(fd, "client");
+	if (pid < 0) {
 		close(fd);
 		return;
 	}
@@ -210,13 +223,25 @@ void vs_server_accept(struct vs_server *srv)
 			unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
 			pthread_cond_signal(&s->cv);
 			pthread_mutex_unlock(&s->mu);
-			vs_log(LOG_INFO, "client connected (pid %d, %u attached)", (int)cred.pid, n);
+			vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
 			return;
 		}
 		pthread_mutex_unlock(&s->mu);
 	}
+	/* More connections than at start (a chunk was added): a new slot,
+	 * made here on the main thread, never on a worker serving I/O. */
+	if (srv->nslots < srv->cap && slot_add(srv) == 0) {
+		struct vs_slot *s = &srv->slots[srv->nslots - 1];
+		pthread_mutex_lock(&s->mu);
+		s->fd = fd;
+		unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+		return;
+	}
 	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
-	       "(raise --max-clients)", (int)cred.pid, srv->nslots);
+	       "(raise --max-clients)", pid, srv->nslots);
 	close(fd);
 }
 

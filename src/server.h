@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The listening socket and the connection slots. Every slot has its worker
- * thread and buffers from start-up; accepting a connection only hands its
- * fd to an idle worker, so nothing is created while swap is in use.
+ * thread and buffers from the moment it exists; serving a connection
+ * allocates nothing. Slots beyond the first few are made when a connection
+ * finds none idle (a chunk being attached), on the main thread.
  */
 #ifndef VS_SERVER_H
 #define VS_SERVER_H
@@ -23,21 +24,34 @@ struct vs_slot {
 	struct vs_server *srv;
 };
 
+/* Slots made at start; more are made as connections arrive, up to
+ * --max-clients, so a daemon with few chunks holds few staging buffers. */
+#define VS_SLOTS_AT_START 8
+
 struct vs_server {
 	int listen_fd;
 	int wake_fd;            /* eventfd: a worker finished a connection */
-	unsigned nslots;
+	unsigned nslots;        /* ready, with a worker each */
+	unsigned cap;           /* --max-clients */
+	struct vs_backend *bes[VS_NBD_QUEUES];
+	unsigned nbe;
+	const struct vs_nbd_source *src;
 	struct vs_slot *slots;
 	_Atomic unsigned clients;
-	struct vs_store *st;
-	struct vs_export exp;
 };
 
-/* Checks the socket's directory, replaces a stale socket, binds, listens. */
+/* Checks the socket's directory, replaces a stale socket, binds, listens;
+ * returns the fd or -1 (logged). */
+int vs_listen_unix(const char *path);
+/* The export socket, through vs_listen_unix(). */
 int vs_server_listen(struct vs_server *srv, const char *path);
-/* Allocates slots and starts their workers. */
-int vs_server_start(struct vs_server *srv, struct vs_store *st, const char *export_name,
-                    unsigned nslots);
+/* Whether the peer of an accepted connection may talk to us (root or our
+ * own uid): its pid, or -1 (logged, as a `what`). */
+int vs_peer_allowed(int fd, const char *what);
+/* Allocates slots (staging from bes[0], a queue on each backend) and
+ * starts their workers; exports come from src. */
+int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
+                    const struct vs_nbd_source *src, unsigned nslots);
 /* Accepts one pending connection and hands it to a worker. */
 void vs_server_accept(struct vs_server *srv);
 /* Sums the counters of all slots. */

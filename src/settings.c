@@ -70,11 +70,64 @@ static const char *check_size(const char *v, char norm[VS_VALUE_MAX])
 	return NULL;
 }
 
+#define ONE_GPU "([0-9]{1,3}|GPU-[0-9a-fA-F-]{8,64}|" \
+                "([0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])"
+
 static const char *check_device(const char *v, char norm[VS_VALUE_MAX])
 {
-	if (!matches(v, "^([0-9]{1,3}|GPU-[0-9a-fA-F-]{8,64}|"
-	                "([0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])$"))
-		return "expected a GPU index (0), a UUID (GPU-...) or a PCI bus id (0000:65:00.0)";
+	if (!matches(v, "^(all|" ONE_GPU "(," ONE_GPU "){0,7})$"))
+		return "expected all, or a GPU index (0), a UUID (GPU-...) or a PCI bus id "
+		       "(0000:65:00.0), or up to 8 of them separated by commas";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_reserve(const char *v, char norm[VS_VALUE_MAX])
+{
+	struct vs_size s;
+	const char *why;
+	if (!strcmp(v, "0")) {
+		copy(norm, v);
+		return NULL;
+	}
+	if (!matches(v, "^[0-9]+(%|[KkMmGgTt]([iI][bB])?)?$"))
+		return "expected 0, a size such as 2G, or a percentage of each GPU's memory "
+		       "such as 20%";
+	if (vs_parse_size(v, true, &s, &why))
+		return why;
+	if (s.percent == 100)
+		return "a reserve of 100% leaves nothing to use";
+	size_norm(norm, &s);
+	return NULL;
+}
+
+static const char *check_chunk(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (!strcmp(v, "auto")) {
+		copy(norm, v);
+		return NULL;
+	}
+	const char *why = check_size(v, norm);
+	if (why)
+		return why;
+	struct vs_size s;
+	vs_parse_size(v, false, &s, &why);
+	if (s.bytes < (64ull << 20) || s.bytes % (2ull << 20))
+		return "expected auto, or a multiple of 2M of at least 64M";
+	return NULL;
+}
+
+static bool number(const char *v, unsigned lo, unsigned hi, char norm[VS_VALUE_MAX]);
+
+static const char *check_grow_delay(const char *v, char norm[VS_VALUE_MAX])
+{
+	return number(v, 0, 86400, norm) ? NULL : "expected seconds from 0 to 86400";
+}
+
+static const char *check_on_battery(const char *v, char norm[VS_VALUE_MAX])
+{
+	if (strcmp(v, "keep") && strcmp(v, "release"))
+		return "expected keep or release";
 	copy(norm, v);
 	return NULL;
 }
@@ -90,7 +143,7 @@ static const char *check_backend(const char *v, char norm[VS_VALUE_MAX])
 /* A decimal number from lo to hi (leading zeros allowed, dropped). */
 static bool number(const char *v, unsigned lo, unsigned hi, char norm[VS_VALUE_MAX])
 {
-	if (!matches(v, "^[0-9]{1,5}$"))
+	if (!matches(v, "^[0-9]{1,6}$"))
 		return false;
 	unsigned long n = strtoul(v, NULL, 10);
 	if (n < lo || n > hi)
@@ -123,7 +176,7 @@ static const char *check_nbd_device(const char *v, char norm[VS_VALUE_MAX])
 	return NULL;
 }
 
-static const char *check_discard(const char *v, char norm[VS_VALUE_MAX])
+static const char *check_on_off(const char *v, char norm[VS_VALUE_MAX])
 {
 	if (strcmp(v, "on") && strcmp(v, "off"))
 		return "expected on or off";
@@ -172,12 +225,19 @@ const struct vs_setting vs_settings[VS_NKEYS] = {
 	[VS_K_PRIORITY]    = { "VRAM_SWAP_PRIORITY", NULL, "1000", true, check_priority },
 	[VS_K_CONNECTIONS] = { "VRAM_SWAP_CONNECTIONS", NULL, "4", true, check_connections },
 	[VS_K_NBD_DEVICE]  = { "VRAM_SWAP_NBD_DEVICE", NULL, "auto", true, check_nbd_device },
-	[VS_K_DISCARD]     = { "VRAM_SWAP_DISCARD", NULL, "on", true, check_discard },
+	[VS_K_DISCARD]     = { "VRAM_SWAP_DISCARD", NULL, "on", true, check_on_off },
 	[VS_K_SOCKET]      = { "VRAM_SWAP_SOCKET", "--socket", "/run/vram-swap/vram-swapd.sock",
 	                       true, check_socket },
 	[VS_K_EXPORT]      = { "VRAM_SWAP_EXPORT", "--export", "vram-swap", true, check_export },
-	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "8", true,
+	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "64", true,
 	                       check_max_clients },
+	[VS_K_CHUNK]       = { "VRAM_SWAP_CHUNK", "--chunk", "auto", true, check_chunk },
+	[VS_K_RESERVE]     = { "VRAM_SWAP_RESERVE", "--reserve", "20%", true, check_reserve },
+	[VS_K_AUTO]        = { "VRAM_SWAP_AUTO", "--auto", "on", true, check_on_off },
+	[VS_K_GROW_DELAY]  = { "VRAM_SWAP_GROW_DELAY", "--grow-delay", "60", true,
+	                       check_grow_delay },
+	[VS_K_ON_BATTERY]  = { "VRAM_SWAP_ON_BATTERY", "--on-battery", "keep", true,
+	                       check_on_battery },
 	[VS_K_STATUS_FILE] = { "VRAM_SWAP_STATUS_FILE", "--status-file", "/run/vram-swap/status",
 	                       false, check_status_file },
 };

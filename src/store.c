@@ -10,8 +10,14 @@
 
 int vs_store_init(struct vs_store *st, struct vs_backend *be)
 {
+	return vs_store_init_at(st, be, be->mem, be->size);
+}
+
+int vs_store_init_at(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size)
+{
 	st->be = be;
-	st->pages = be->size / PG;
+	st->mem = mem;
+	st->pages = size / PG;
 	size_t words = (st->pages + 63) / 64;
 	size_t bytes = words * sizeof(uint64_t);
 	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
@@ -72,7 +78,7 @@ unsigned vs_store_plan_read(struct vs_store *st, uint64_t off, uint32_t len,
 			segs[n - 1].len += PG;
 			continue;
 		}
-		segs[n++] = (struct vs_seg){ .off = off + done, .buf = buf + done,
+		segs[n++] = (struct vs_seg){ .mem = st->mem, .off = off + done, .buf = buf + done,
 		                             .len = PG, .dir = VS_FROM_BACKEND };
 	}
 	return n;
@@ -90,7 +96,7 @@ unsigned vs_store_plan_write(struct vs_store *st, uint64_t off, uint32_t len,
 			segs[n - 1].len += PG;
 			continue;
 		}
-		segs[n++] = (struct vs_seg){ .off = off + done, .buf = buf + done,
+		segs[n++] = (struct vs_seg){ .mem = st->mem, .off = off + done, .buf = buf + done,
 		                             .len = PG, .dir = VS_TO_BACKEND };
 	}
 	return n;

@@ -21,11 +21,15 @@
 
 struct vs_store {
 	struct vs_backend *be;
+	uintptr_t mem;            /* the backend allocation behind it */
 	uint64_t pages;
 	_Atomic uint64_t *zmap;   /* bit set: page reads as zeros */
 };
 
+/* A store over the allocation vs_backend_open() made. */
 int vs_store_init(struct vs_store *st, struct vs_backend *be);
+/* A store over one allocation of be (a chunk). */
+int vs_store_init_at(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size);
 void vs_store_free(struct vs_store *st);
 
 /* Appends the segments a READ needs to segs (at most len/8192+1 of them)

@@ -70,7 +70,31 @@ bad() {
 }
 
 @test "defaults: VRAM_SWAP_DEVICE=gpu0" {
-	bad VRAM_SWAP_DEVICE=gpu0 "VRAM_SWAP_DEVICE='gpu0': expected a GPU index (0), a UUID (GPU-...) or a PCI bus id"
+	bad VRAM_SWAP_DEVICE=gpu0 "VRAM_SWAP_DEVICE='gpu0': expected all, or a GPU index (0), a UUID (GPU-...) or a PCI bus id"
+}
+
+@test "defaults: VRAM_SWAP_CHUNK=10M (below 64M)" {
+	bad VRAM_SWAP_CHUNK=10M "VRAM_SWAP_CHUNK='10M': expected auto, or a multiple of 2M of at least 64M"
+}
+
+@test "defaults: VRAM_SWAP_RESERVE=100%" {
+	bad VRAM_SWAP_RESERVE=100% "VRAM_SWAP_RESERVE='100%': a reserve of 100% leaves nothing to use"
+}
+
+@test "defaults: VRAM_SWAP_AUTO=yes" {
+	bad VRAM_SWAP_AUTO=yes "VRAM_SWAP_AUTO='yes': expected on or off"
+}
+
+@test "defaults: VRAM_SWAP_GROW_DELAY=1m" {
+	bad VRAM_SWAP_GROW_DELAY=1m "VRAM_SWAP_GROW_DELAY='1m': expected seconds from 0 to 86400"
+}
+
+@test "defaults: VRAM_SWAP_ON_BATTERY=off" {
+	bad VRAM_SWAP_ON_BATTERY=off "VRAM_SWAP_ON_BATTERY='off': expected keep or release"
+}
+
+@test "defaults: VRAM_SWAP_DEVICE=0,,1" {
+	bad VRAM_SWAP_DEVICE=0,,1 "VRAM_SWAP_DEVICE='0,,1': expected all, or a GPU index"
 }
 
 @test "defaults: VRAM_SWAP_BACKEND=opencl" {
@@ -196,7 +220,7 @@ bad() {
 		grep -qx "# Default: $value" <(sed -n "/^# Default:/h; /^$key=/{x;p}" "$DEFAULTS") ||
 			fail "$key=$value: the comment above it states another default"
 	done < <(grep -E '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS")
-	[[ $(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS") == 12 ]]
+	[[ $(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS") == 17 ]]
 }
 
 @test "defaults: the shipped file reads the same in sh as in the scripts" {
@@ -259,7 +283,10 @@ agree() {
 		VRAM_SWAP_PRIORITY=0 VRAM_SWAP_PRIORITY=32767 VRAM_SWAP_CONNECTIONS=1 \
 		VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_NBD_DEVICE=nbd1 VRAM_SWAP_DISCARD=off \
 		VRAM_SWAP_SOCKET=/run/vram-swap/other.sock VRAM_SWAP_EXPORT=a.b_c-9 \
-		VRAM_SWAP_MAX_CLIENTS=64; do
+		VRAM_SWAP_MAX_CLIENTS=64 VRAM_SWAP_DEVICE=all VRAM_SWAP_DEVICE=0,1 \
+		VRAM_SWAP_DEVICE=0,GPU-1b2c3d4e-0000-1111-2222-333344445555 VRAM_SWAP_CHUNK=2G \
+		VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=0 VRAM_SWAP_RESERVE=2G VRAM_SWAP_RESERVE=10% \
+		VRAM_SWAP_AUTO=off VRAM_SWAP_GROW_DELAY=0 VRAM_SWAP_ON_BATTERY=release; do
 		agree "$v" good
 	done
 }
@@ -272,7 +299,9 @@ agree() {
 		VRAM_SWAP_DEVICE=the-big-one VRAM_SWAP_BACKEND=opencl VRAM_SWAP_PRIORITY=40000 \
 		VRAM_SWAP_CONNECTIONS=0 VRAM_SWAP_CONNECTIONS=65 VRAM_SWAP_NBD_DEVICE=/dev/sda \
 		VRAM_SWAP_DISCARD=yes VRAM_SWAP_SOCKET=run/s VRAM_SWAP_SOCKET=/run/../s \
-		VRAM_SWAP_EXPORT=a/b VRAM_SWAP_MAX_CLIENTS=0 VRAM_SWAP_MAX_CLIENTS=9x; do
+		VRAM_SWAP_EXPORT=a/b VRAM_SWAP_MAX_CLIENTS=0 VRAM_SWAP_MAX_CLIENTS=9x \
+		VRAM_SWAP_CHUNK=3M VRAM_SWAP_RESERVE=x VRAM_SWAP_AUTO=1 VRAM_SWAP_GROW_DELAY=86401 \
+		VRAM_SWAP_ON_BATTERY=yes VRAM_SWAP_DEVICE=all,0; do
 		agree "$v" bad
 	done
 }

@@ -117,7 +117,7 @@ stub_defaults() {
 	stub journalctl 0 "vram-swapd: example failure from the journal"
 	# nbd-client -l lists the export; attach and -d succeed.
 	stub_script nbd-client '
-case " $* " in *" -l "*) echo "Negotiation: .."; echo "${STUB_EXPORT:-vram-swap}" ;; esac
+case " $* " in *" -l "*) echo "Negotiation: .."; echo "${STUB_EXPORT:-vram-swap.0}" ;; esac
 exit 0'
 	# swapon adds the device to the fake /proc/swaps, swapoff removes it.
 	stub_script swapon '
@@ -182,7 +182,9 @@ if [[ -z ${STUB_DAEMON_HANG:-} && -n $status ]]; then
 		"device=NVIDIA H100 80GB HBM3" uuid=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
 		bus_id=0000:65:00.0 export=vram-swap socket=/x size_bytes=67108864 \
 		used_bytes=4096 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
-		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 >"$status.tmp"
+		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 \
+		chunk_bytes=67108864 chunks=1 target_chunks=1 \
+		"chunk.0=0 67108864 4096 1 vram-swap.0" >"$status.tmp"
 	mv "$status.tmp" "$status"
 fi
 while :; do sleep 0.1 & wait $!; done

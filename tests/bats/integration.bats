@@ -46,7 +46,7 @@ teardown() {
 	assert_output --partial "size:     64.0 MiB"
 	assert_equal "$(calls)" "modprobe nbd
 nbd-client -unix $SOCK -l
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0
 swapon --show"
@@ -57,7 +57,7 @@ swapon --show"
 	pid=$(sed -n 's/^pid=//p' "$STATE")
 	assert_equal "$(cat "/proc/$pid/comm")" vram-swapd
 	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
-	assert_line vram-swap
+	assert_line vram-swap.0
 
 	run "$STATUS"
 	assert_success
@@ -82,7 +82,7 @@ swapon --show"
 	assert_equal "$(calls)" "swapoff /dev/nbd0"
 	kill -0 "$pid"
 	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
-	assert_line vram-swap
+	assert_line vram-swap.0
 	grep -qx swap=1 "$STATE"
 
 	: >"$CALLS"
@@ -144,7 +144,7 @@ nbd-client -d /dev/nbd0"
 	run "$SETUP" --resume
 	assert_success
 	assert_equal "$(calls)" "modprobe nbd
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run "$STATUS"

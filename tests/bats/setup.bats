@@ -15,7 +15,7 @@ NVSMI_QUERY='nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memo
 DAEMON_CUDA="vram-swapd --backend cuda --size 75% --min-size 1G --step 512M --device 0"
 
 daemon_tail() {
-	echo "--socket $BATS_TEST_TMPDIR/run/vram-swap/vram-swapd.sock --export vram-swap --max-clients 8 --status-file $BATS_TEST_TMPDIR/run/vram-swap/status"
+	echo "--socket $BATS_TEST_TMPDIR/run/vram-swap/vram-swapd.sock --export vram-swap --max-clients 64 --chunk auto --reserve 20% --auto on --grow-delay 60 --on-battery keep --status-file $BATS_TEST_TMPDIR/run/vram-swap/status"
 }
 
 @test "setup: --help prints usage and exits 0" {
@@ -46,7 +46,7 @@ daemon_tail() {
 modprobe nbd
 $DAEMON_CUDA $(daemon_tail)
 nbd-client -unix $SOCK -l
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0
 swapon --show"
@@ -71,11 +71,11 @@ swapon --show"
 		VRAM_SWAP_DEVICE=1 VRAM_SWAP_PRIORITY=77 VRAM_SWAP_CONNECTIONS=2 \
 		VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_DISCARD=off VRAM_SWAP_EXPORT=swp \
 		VRAM_SWAP_MAX_CLIENTS=3
-	STUB_EXPORT=swp run "$SETUP"
+	STUB_EXPORT=swp.0 run "$SETUP"
 	assert_success
 	run calls
-	assert_line "vram-swapd --backend cuda --size 2G --min-size 512M --step 256M --device 1 --socket $SOCK --export swp --max-clients 3 --status-file $RUNDIR/status"
-	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 2 -N swp"
+	assert_line "vram-swapd --backend cuda --size 2G --min-size 512M --step 256M --device 1 --socket $SOCK --export swp --max-clients 3 --chunk auto --reserve 20% --auto on --grow-delay 60 --on-battery keep --status-file $RUNDIR/status"
+	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 2 -N swp.0"
 	assert_line "swapon -p 77 /dev/nbd1"
 }
 
@@ -212,7 +212,7 @@ modprobe nbd"
 	run "$SETUP"
 	assert_success
 	run calls
-	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 4 -N vram-swap"
+	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 4 -N vram-swap.0"
 }
 
 @test "setup: a named nbd device in use is refused" {
@@ -280,7 +280,7 @@ modprobe -n nbd"
 
 @test "setup: nbd-client failing to attach stops the daemon, nothing left" {
 	stub_script nbd-client '
-case " $* " in *" -l "*) echo vram-swap; exit 0 ;; esac
+case " $* " in *" -l "*) echo vram-swap.0; exit 0 ;; esac
 echo "Error: Couldn'"'"'t resolve the nbd netlink family"; exit 1'
 	run "$SETUP"
 	assert_failure 1
@@ -388,7 +388,7 @@ echo "Job for vram-swap.service failed because the control process exited with e
 	kill_pid "$pid"
 	assert_success
 	assert_equal "$(calls)" "modprobe nbd
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"
@@ -410,7 +410,7 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	assert_success
 	assert_output --partial "swap re-attached on /dev/nbd0 after resume"
 	assert_equal "$(calls)" "modprobe nbd
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap
+nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"

@@ -15,7 +15,7 @@ install_here() {
 		UNITDIR="$T/units" >/dev/null
 }
 
-@test "systemd: systemd-analyze verify passes on the three units" {
+@test "systemd: systemd-analyze verify passes on the four units" {
 	install_here
 	# The daemon comes from install-daemon; a stand-in will do for verify.
 	printf '#!/bin/sh\n' >"$T/sbin/vram-swapd"
@@ -24,7 +24,8 @@ install_here() {
 	mkdir -p "$T/man/man8"
 	cp "$REPO"/man/*.8 "$T/man/man8/"
 	MANPATH=$T/man run systemd-analyze verify "$T/units/vram-swap.service" \
-		"$T/units/vram-swap-sleep.service" "$T/units/vram-swap-resume.service"
+		"$T/units/vram-swap-sleep.service" "$T/units/vram-swap-resume.service" \
+		"$T/units/vram-swap-watch.service"
 	assert_success
 	assert_output ""
 	# And it does catch a broken unit.
@@ -153,8 +154,8 @@ install_here() {
 	assert_equal "$(cat "$d/etc/default/vram-swap")" VRAM_SWAP_SIZE=3G
 }
 
-@test "man: the three pages format without warnings" {
-	for p in vram-swap-setup vram-swap-teardown vram-swap-status; do
+@test "man: the script pages format without warnings" {
+	for p in vram-swap-setup vram-swap-teardown vram-swap-status vram-swap-resize vram-swap-yield; do
 		run bash -c "LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l '$REPO/man/$p.8' 2>&1 >/dev/null"
 		assert_output ""
 		run bash -c "LC_ALL=C.UTF-8 MANWIDTH=80 man -l '$REPO/man/$p.8' | col -b"

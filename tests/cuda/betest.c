@@ -101,7 +101,7 @@ static void *run(void *arg)
 			unsigned n = (unsigned)(nblk - i < BATCH ? nblk - i : BATCH);
 			for (unsigned k = 0; k < n; k++) {
 				uint64_t off = (first + block_of(i + k, nblk)) * VS_BLOCK;
-				seg[k] = (struct vs_seg){ .off = off, .buf = w->buf + k * VS_BLOCK,
+				seg[k] = (struct vs_seg){ .mem = be.mem, .off = off, .buf = w->buf + k * VS_BLOCK,
 					.len = VS_BLOCK, .dir = pass ? VS_FROM_BACKEND : VS_TO_BACKEND };
 				if (!pass)
 					stamp(seg[k].buf, off, gen);
@@ -120,7 +120,7 @@ static void *run(void *arg)
 		unsigned long ops = 0;
 		do {
 			for (unsigned k = 0; k < BATCH; k++)
-				seg[k] = (struct vs_seg){ .off = (rnd(&seed) % (be.size / VS_BLOCK)) * VS_BLOCK,
+				seg[k] = (struct vs_seg){ .mem = be.mem, .off = (rnd(&seed) % (be.size / VS_BLOCK)) * VS_BLOCK,
 					.buf = w->buf + k * VS_BLOCK, .len = VS_BLOCK, .dir = (uint8_t)dir };
 			if (be.ops->xfer(w->q, seg, BATCH))
 				__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED);
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 	enum { N = 5000 };
 	static double lat[N];
 	for (int dir = 0; dir < 2; dir++) {
-		struct vs_seg s = { .off = 0, .buf = w[0].buf, .len = VS_BLOCK, .dir = (uint8_t)dir };
+		struct vs_seg s = { .mem = be.mem, .off = 0, .buf = w[0].buf, .len = VS_BLOCK, .dir = (uint8_t)dir };
 		uint64_t seed = 12345;
 		for (int i = 0; i < N; i++) {
 			if (lat_random)

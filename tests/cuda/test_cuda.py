@@ -149,7 +149,7 @@ class Startup(unittest.TestCase):
         before the backend starts (exit 2, as for every bad setting)."""
         rc, out = run_daemon(["--size", "64M", "--device", "the-big-one"])
         self.assertEqual(rc, 2, out)
-        self.assertIn("invalid --device 'the-big-one': expected a GPU index (0), a UUID", out)
+        self.assertIn("invalid --device 'the-big-one': expected all, or a GPU index (0), a UUID", out)
 
     def test_too_little_vram(self):
         """Back-off down to --min-size, then exit naming what is free and,
@@ -215,7 +215,7 @@ class Selection(unittest.TestCase):
             self.assertIn("allocating 200 MiB of VRAM failed (CUDA_ERROR_OUT_OF_MEMORY, 2); "
                           "trying 152 MiB", log)
             self.assertIn("allocating 152 MiB of VRAM failed", log)
-            self.assertIn("cuda: allocated 104 MiB of VRAM for the export", log)
+            self.assertIn("cuda: allocated 104 MiB of VRAM on GPU 0", log)
             h = nbd.NBD()
             h.connect_uri(d.uri)
             self.assertEqual(h.get_size(), 104 * MiB)
@@ -228,7 +228,7 @@ class Selection(unittest.TestCase):
         try:
             # 4 KiB of probe scratch is taken first: 50% of 511.99 MiB,
             # rounded down to 2 MiB.
-            wait_log(d, "cuda: --size 50% of 511 MiB free VRAM = 254 MiB")
+            wait_log(d, "cuda: --size 50% of 511 MiB free VRAM on GPU 0 = 254 MiB")
             self.assertEqual(int(d.status_dict()["size_bytes"]), 254 * MiB)
         finally:
             d.stop()

@@ -67,7 +67,8 @@ qargs=(-accel "${E2E_ACCEL:-tcg}" -smp "${E2E_SMP:-2}" -m "$mem" -nodefaults -no
 # root=/dev/ram0 only makes the initramfs a ramfs, which never swaps: the
 # test's own programs and logs stay out of the swap under test.
 conns=${E2E_CONNS:-1 4}
-append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,}"
+elastic=${E2E_ELASTIC:-1}
+append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic"
 
 if [ "$mode" = remote ]; then
 	daemon=${E2E_DAEMON:-build/vram-swapd}
@@ -154,6 +155,12 @@ for c in $conns; do
 	fi
 	[ "$c" != 1 ] && steps="$steps sigterm(C=$c) after-sigterm(C=$c)"
 done
+if [ "$mode" = local ] && [ "$elastic" = 1 ]; then
+	for s in setup pressure verify shrink verify-after-shrink refused verify-after-refusal \
+		free grow yield teardown after-teardown kernel-log; do
+		steps="$steps $s(elastic)"
+	done
+fi
 for s in $steps; do
 	grep -qF "E2E: PASS $s:" "$con" || bad "step $s did not pass"
 done

@@ -8,6 +8,10 @@
  *   FAKECUDA_DEVICES=n          number of GPUs (default 1)
  *   FAKECUDA_MEM=bytes          VRAM per GPU (default 1 GiB); free = MEM - allocated
  *   FAKECUDA_ALLOC_CAP=bytes    cuMemAlloc of more than this fails (OOM)
+ *   FAKECUDA_OTHERS=path        bytes that "other processes" use on each GPU,
+ *                               one number per line (line 1: GPU 0); reread
+ *                               on every cuMemGetInfo and cuMemAlloc, so a
+ *                               test changes it while the daemon runs
  *   FAKECUDA_FAIL_CODE=code     result of the faults below (default 1)
  *   FAKECUDA_FAIL_COPY=n        the nth copy fails (once), at submission
  *   FAKECUDA_FAIL_SYNC=n[:k]    the nth stream synchronisation fails (k times)
@@ -195,13 +199,28 @@ API vs_curesult cuCtxSetCurrent(vs_cucontext c)
 	return 0;
 }
 
+/* What other processes hold on dev, from FAKECUDA_OTHERS. */
+static size_t others(int dev)
+{
+	const char *p = getenv("FAKECUDA_OTHERS");
+	FILE *f = p ? fopen(p, "r") : NULL;
+	unsigned long long v = 0;
+	for (int i = 0; f && i <= dev; i++)
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+	if (f)
+		fclose(f);
+	return (size_t)v;
+}
+
 API vs_curesult cuMemGetInfo_v2(size_t *fr, size_t *tot)
 {
 	int r = ready();
 	if (r)
 		return r;
 	*tot = env_u("FAKECUDA_MEM", 1ull << 30);
-	*fr = *tot - used[current->dev];
+	size_t u = used[current->dev] + others(current->dev);
+	*fr = u < *tot ? *tot - u : 0;
 	return 0;
 }
 
@@ -215,7 +234,7 @@ API vs_curesult cuMemAlloc_v2(vs_cudeviceptr *p, size_t n)
 		return 1;
 	pthread_mutex_lock(&mu);
 	if (n > env_u("FAKECUDA_ALLOC_CAP", ~0ull) ||
-	    used[dev] + n > env_u("FAKECUDA_MEM", 1ull << 30)) {
+	    used[dev] + others(dev) + n > env_u("FAKECUDA_MEM", 1ull << 30)) {
 		pthread_mutex_unlock(&mu);
 		return 2;
 	}

@@ -95,7 +95,7 @@ class Handshake(DaemonCase):
         h.connect_unix(self.d.sock)
         names = []
         h.opt_list(lambda name, desc: names.append(name))
-        self.assertEqual(names, ["vram-swap"])
+        self.assertEqual(names, ["vram-swap.0"])
         h.set_export_name("vram-swap")
         h.opt_info()
         self.assertEqual(h.get_size(), SIZE)

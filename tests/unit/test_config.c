@@ -46,7 +46,8 @@ int main(void)
 	struct vs_config c;
 	unsetenv("VRAM_SWAP_SIZE");
 	CHECK(load(&c, NULL, NULL) == 0);
-	CHECK(!strcmp(c.backend, "cuda") && c.size.percent == 75 && c.max_clients == 8);
+	CHECK(!strcmp(c.backend, "cuda") && c.size.percent == 75 && c.max_clients == 64 && c.chunk == 0 &&
+	      c.reserve.percent == 20 && c.automatic && c.grow_delay == 60 && !c.release_on_battery);
 	CHECK(c.min_size == 1ULL << 30 && c.step == 512ULL << 20);
 	setenv("VRAM_SWAP_SIZE", "2G", 1);
 	CHECK(load(&c, NULL, NULL) == 0 && c.size.bytes == 2ULL << 30);

@@ -20,10 +20,10 @@ static struct vs_store *the_store;
 
 static int t_open(struct vs_backend *be, const struct vs_config *cfg) { (void)be; (void)cfg; return 0; }
 static int t_info(struct vs_backend *be, uint64_t *f, uint64_t *t) { (void)be; *f = *t = SIZE; return 0; }
-static int t_alloc(struct vs_backend *be, uint64_t size, char *why, size_t n)
+static int t_alloc(struct vs_backend *be, uint64_t size, uintptr_t *m, char *why, size_t n)
 {
-	(void)why; (void)n;
-	be->size = size;
+	(void)be; (void)size; (void)why; (void)n;
+	*m = (uintptr_t)mem;
 	return 0;
 }
 static void *t_buf_alloc(struct vs_backend *be, size_t len) { (void)be; return calloc(1, len); }

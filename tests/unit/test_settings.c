@@ -23,6 +23,11 @@ static const struct { enum vs_key k; const char *in, *norm; } good[] = {
 	{ VS_K_CONNECTIONS, "64", "64" }, { VS_K_NBD_DEVICE, "nbd3", "nbd3" },
 	{ VS_K_DISCARD, "off", "off" }, { VS_K_SOCKET, "/run/x/y.sock", "/run/x/y.sock" },
 	{ VS_K_EXPORT, "a.b_c-9", "a.b_c-9" }, { VS_K_MAX_CLIENTS, "1", "1" },
+	{ VS_K_DEVICE, "all", "all" }, { VS_K_DEVICE, "0,1,GPU-1b2c3d4e", "0,1,GPU-1b2c3d4e" },
+	{ VS_K_CHUNK, "auto", "auto" }, { VS_K_CHUNK, "2048M", "2G" },
+	{ VS_K_RESERVE, "0", "0" }, { VS_K_RESERVE, "1024m", "1G" }, { VS_K_RESERVE, "15%", "15%" },
+	{ VS_K_AUTO, "off", "off" }, { VS_K_GROW_DELAY, "007", "7" },
+	{ VS_K_ON_BATTERY, "release", "release" },
 };
 
 static const struct { enum vs_key k; const char *in, *why; } bad[] = {
@@ -35,6 +40,11 @@ static const struct { enum vs_key k; const char *in, *why; } bad[] = {
 	{ VS_K_DISCARD, "yes", "on or off" }, { VS_K_SOCKET, "run/s", "absolute path" },
 	{ VS_K_SOCKET, "/run/../s", "absolute path" }, { VS_K_EXPORT, "a/b", "64 letters" },
 	{ VS_K_MAX_CLIENTS, "65", "1 to 64" },
+	{ VS_K_DEVICE, "all,0", "GPU index" }, { VS_K_DEVICE, "0,", "GPU index" },
+	{ VS_K_CHUNK, "32M", "at least 64M" }, { VS_K_CHUNK, "65M", "multiple of 2M" },
+	{ VS_K_RESERVE, "100%", "leaves nothing" }, { VS_K_RESERVE, "-1G", "expected 0, a size" },
+	{ VS_K_AUTO, "yes", "on or off" }, { VS_K_GROW_DELAY, "86401", "0 to 86400" },
+	{ VS_K_ON_BATTERY, "off", "keep or release" },
 };
 
 /* Runs --check-config on a file holding text; returns its exit code and
@@ -103,7 +113,8 @@ int main(void)
 	CHECK_EQ(check_file("VRAM_SWAP_SIZE=\n", out, sizeof out), VS_EXIT_USAGE);
 	CHECK(strstr(out, "empty; comment the line out to use the default (75%)"));
 	CHECK_EQ(check_file("VRAM_SWAP_SIZE=$((8))G\n", out, sizeof out), VS_EXIT_USAGE);
-	CHECK_EQ(check_file("VRAM_SWAP_CONNECTIONS=9\n", out, sizeof out), VS_EXIT_USAGE);
+	CHECK_EQ(check_file("VRAM_SWAP_CONNECTIONS=9\nVRAM_SWAP_MAX_CLIENTS=8\n", out, sizeof out),
+	         VS_EXIT_USAGE);
 	CHECK(strstr(out, "is more than VRAM_SWAP_MAX_CLIENTS='8'"));
 
 	if (failures)

@@ -11,6 +11,8 @@
 #                     through qemu's user network (the GPU variant)
 #   e2e.extra=MiB     pressure beyond MemAvailable (default 256)
 #   e2e.conns=1,4     the rounds, by nbd connection count
+#   e2e.elastic=1     then the elastic round (local mode): four chunks,
+#                     resize refused and done under pressure, grow, yield
 set -u
 
 PRIO=77
@@ -38,6 +40,7 @@ SERVER=$(param server 10.0.2.100:10809)
 EXTRA=$(param extra 256)
 CONNS=$(param conns 1,4)
 CONNS=${CONNS//,/ }
+ELASTIC=$(param elastic 1)
 
 vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
@@ -184,6 +187,8 @@ VRAM_SWAP_PRIORITY=$PRIO
 VRAM_SWAP_CONNECTIONS=$1
 VRAM_SWAP_NBD_DEVICE=auto
 VRAM_SWAP_DISCARD=on
+VRAM_SWAP_CHUNK=${2:-$EXPORT_SIZE}
+VRAM_SWAP_AUTO=off
 EOF
 }
 
@@ -369,6 +374,101 @@ round() {
 	check_kernel "$tag"
 }
 
+# ---- the elastic round: chunks, resize, yield ----------------------------------
+
+chunk_swaps() { grep -c '^/dev/nbd' /proc/swaps; }
+swap_used_all_kib() { awk '$1 ~ /^\/dev\/nbd/ { s += $4 } END { print s + 0 }' /proc/swaps; }
+
+# Four chunks of 128 MiB under the same pressure as the other rounds. A
+# shrink to two works while the hog runs (the pages of the chunks released
+# go to RAM or to the chunks that stay); giving back every chunk cannot fit
+# the pages in RAM: refused part way, nothing lost. Then, with most of the
+# tmpfs data dropped and the hog gone, grow back; then vram-swap-yield
+# around a command. (VRAM_SWAP_AUTO=off: the host backend's "free memory" is the
+# guest's RAM, which the pressure itself takes; the policy is tested on
+# the fake GPU instead.)
+elastic_round() {
+	local tag=elastic out rc n prios used spread keep
+	write_defaults 1 128M
+	out=$(timeout -s KILL 180 vram-swap-setup 2>&1) || {
+		fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
+		return 1
+	}
+	n=$(chunk_swaps)
+	prios=$(awk '$1 ~ /^\/dev\/nbd/ { print $5 }' /proc/swaps | sort -u | tr '\n' ' ')
+	if [ "$n" = 4 ] && [ "$prios" = "$PRIO " ]; then
+		pass "setup($tag): 4 chunks, each its own nbd device and swap area at priority $PRIO"
+	else
+		fail "setup($tag): $n swap areas, priorities '$prios': $(tr '\n' '|' </proc/swaps)"
+		return 1
+	fi
+	start_pressure "$tag" || return 1
+	used=$(swap_used_all_kib)
+	spread=$(awk '$1 ~ /^\/dev\/nbd/ && $4 > 0' /proc/swaps | wc -l)
+	if [ "$used" -ge $((200 * 1024)) ] && [ "$spread" -ge 2 ]; then
+		pass "pressure($tag): $((used / 1024)) MiB in swap over $spread chunks"
+	else
+		fail "pressure($tag): ${used} KiB in swap over $spread chunk(s): $(tr '\n' '|' </proc/swaps)"
+	fi
+	verify_all "verify($tag)"
+
+	out=$(timeout -s KILL 300 vram-swap-resize 256M 2>&1)
+	rc=$?
+	n=$(chunk_swaps)
+	if [ $rc = 0 ] && [ "$n" = 2 ]; then
+		pass "shrink($tag): 2 chunks left while the hog runs, $(($(swap_used_all_kib) / 1024)) MiB in swap"
+	else
+		fail "shrink($tag): exit $rc, $n chunk(s): $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	fi
+	verify_all "verify-after-shrink($tag)"
+
+	# Giving back every chunk would need all swapped pages in RAM: the
+	# last chunk's swapoff is refused, it stays attached and serving.
+	out=$(timeout -s KILL 300 vram-swap-resize 0 2>&1)
+	rc=$?
+	n=$(chunk_swaps)
+	if [ $rc = 1 ] && [ "$n" -ge 1 ] && [ -d "/proc/$HOG_PID" ]; then
+		pass "refused($tag): giving back every chunk stopped with $n attached (exit 1): $(echo "$out" | grep error | head -n 1)"
+	else
+		fail "refused($tag): exit $rc, $n chunk(s) attached: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	fi
+	verify_all "verify-after-refusal($tag)"
+
+	keep=$(( $(wc -l </tmp/press.sha256) / 4 + 1 ))
+	head -n "$keep" /tmp/press.sha256 >/tmp/press.keep
+	tail -n +"$((keep + 1))" /tmp/press.sha256 | while read -r _ f; do rm -f "$PRESS/$f"; done
+	mv /tmp/press.keep /tmp/press.sha256
+	stop_hog "$tag"
+
+	out=$(timeout -s KILL 180 vram-swap-resize max 2>&1)
+	rc=$?
+	n=$(chunk_swaps)
+	if [ $rc = 0 ] && [ "$n" = 4 ]; then
+		pass "grow($tag): back to 4 chunks"
+	else
+		fail "grow($tag): exit $rc, $n chunk(s): $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	fi
+
+	rm -f /tmp/yield.during
+	out=$(timeout -s KILL 300 vram-swap-yield -- sh -c 'sleep 5; grep -c "^/dev/nbd" /proc/swaps >/tmp/yield.during; true' 2>&1)
+	rc=$?
+	n=$(chunk_swaps)
+	if [ $rc = 0 ] && [ "$(cat /tmp/yield.during 2>/dev/null)" = 0 ] && [ "$n" = 4 ]; then
+		pass "yield($tag): no chunk during 'sleep 5', 4 again after"
+	else
+		fail "yield($tag): exit $rc, during $(cat /tmp/yield.during 2>/dev/null), after $n: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	fi
+
+	detach_ok "$tag"
+	if out=$(tmpfs_verify); then
+		pass "after-teardown($tag): sha256 of $keep tmpfs files ok after every chunk's swapoff"
+	else
+		fail "after-teardown($tag): tmpfs data: $out"
+	fi
+	umount "$PRESS"
+	check_kernel "$tag"
+}
+
 # ---- main ---------------------------------------------------------------------
 
 info "mode=$MODE kernel=$(uname -r) cpus=$(nproc) MemTotal=$(meminfo_mib MemTotal)MiB"
@@ -396,6 +496,10 @@ for c in $CONNS; do
 		break
 	fi
 done
+
+if [ "$MODE" = local ] && [ "$ELASTIC" = 1 ] && [ -z "$(swap_dev)" ]; then
+	elastic_round
+fi
 
 say "DONE fails=$FAILS"
 exit "$FAILS"

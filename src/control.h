@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control socket and the thread behind it. The socket sits next to
+ * the export socket (".sock" becomes ".ctl") under the same rules: mode
+ * 0600 in a root-only directory, root or the daemon's uid only. One line
+ * in, a few lines out, the last "ok" or "error: why":
+ *
+ *   chunks            chunk IDX gpu G size BYTES used BYTES clients N name NAME
+ *   gpus              gpu G free BYTES total BYTES ours BYTES reserve BYTES
+ *                         chunks N target N name "..."
+ *   target            target GEN cap BYTES chunk BYTES total N, then per GPU
+ *                         gpu G chunks N target N
+ *   wait GEN          as target, once the target generation differs from GEN
+ *   add [GPU]         allocates one chunk: chunk IDX gpu G size BYTES name NAME
+ *   free IDX          frees a chunk; refused while a client is attached
+ *   cap SIZE|N%|max   the most the tier may hold (resize, yield); N% is of
+ *                     the VRAM others do not use
+ *
+ * The same thread samples every GPU once a second and steps the policy:
+ * allocation and freeing, and that sampling, never run on an I/O worker.
+ */
+#ifndef VS_CONTROL_H
+#define VS_CONTROL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunks.h"
+#include "config.h"
+#include "policy.h"
+
+#define VS_CTL_WAITERS 16
+
+struct vs_control {
+	int listen_fd;
+	const struct vs_config *cfg;
+	struct vs_chunks *tab;
+	uint64_t chunk;           /* bytes per new chunk */
+	pthread_mutex_t mu;       /* guards pol and gen */
+	struct vs_policy pol;
+	uint64_t gen;             /* bumped when a target changes */
+	uint64_t max_cap;         /* VRAM_SWAP_SIZE, resolved at start */
+	int waiter[VS_CTL_WAITERS];
+	uint64_t waiter_gen[VS_CTL_WAITERS];
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+};
+
+/* "<dir>/<name>.ctl" for the export socket "<dir>/<name>.sock" (else the
+ * path with ".ctl" appended); -1 if it does not fit. */
+int vs_ctl_path(const char *sock, char *out, size_t n);
+
+/* Samples every GPU and steps the policy (the control thread does this
+ * every second; start-up once, before the first chunks). */
+void vs_control_sample(struct vs_control *c, double now);
+/* Listens and starts the thread. */
+int vs_control_start(struct vs_control *c, const char *sock_path);
+/* Ends the thread (within a second) and closes its sockets: before the
+ * chunks and GPUs go at exit. */
+void vs_control_stop(struct vs_control *c);
+
+/* `vram-swapd --ctl COMMAND`: sends it, prints the answer. Exit status 0
+ * ok, 1 refused (the reason on stderr), 3 no daemon to ask. */
+int vs_ctl_client(const struct vs_config *cfg);
+
+/* Monotonic seconds. */
+double vs_now(void);
+
+#endif
