@@ -442,9 +442,20 @@ vs_attached_chunks() {
 	return 0
 }
 
-# Forgets chunk IDX in the record.
+# Forgets chunk IDX in the record. When it was the first, another attached
+# chunk takes its place, so that the original keys describe an attached
+# chunk whenever one is (setup, sleep and status read them).
 vs_chunk_unrecord() {
+	local k
 	if [[ ${VS_STATE_V[chunk]:-} == "$1" ]]; then
+		for k in "${!VS_STATE_V[@]}"; do
+			[[ $k =~ ^chunk\.[0-9]+$ && -n ${VS_STATE_V[$k]} ]] || continue
+			VS_STATE_V[nbd_device]=${VS_STATE_V[$k]}
+			VS_STATE_V[chunk]=${k#chunk.}
+			unset "VS_STATE_V[$k]"
+			vs_state_set attached=1 swap=1
+			return 0
+		done
 		vs_state_set attached=0 swap=0 chunk=
 	else
 		unset "VS_STATE_V[chunk.$1]"

@@ -76,6 +76,8 @@ struct reply {
 	size_t n;
 };
 
+static void say(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void say(struct reply *r, const char *fmt, ...)
 {
 	va_list ap;

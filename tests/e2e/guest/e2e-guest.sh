@@ -388,7 +388,7 @@ swap_used_all_kib() { awk '$1 ~ /^\/dev\/nbd/ { s += $4 } END { print s + 0 }' /
 # guest's RAM, which the pressure itself takes; the policy is tested on
 # the fake GPU instead.)
 elastic_round() {
-	local tag=elastic out rc n prios used spread keep
+	local tag=elastic out rc n prios used spread keep more i
 	write_defaults 1 128M
 	out=$(timeout -s KILL 180 vram-swap-setup 2>&1) || {
 		fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
@@ -422,8 +422,18 @@ elastic_round() {
 	fi
 	verify_all "verify-after-shrink($tag)"
 
-	# Giving back every chunk would need all swapped pages in RAM: the
-	# last chunk's swapoff is refused, it stays attached and serving.
+	# The two chunks given back returned their memory (the host backend's
+	# "VRAM" is this guest's RAM): take it again with more tmpfs data, so
+	# that giving back every chunk would need pages that fit nowhere. The
+	# first chunk's swapoff is refused; it stays attached and serving.
+	more=$(( ($(meminfo_mib MemAvailable) + 32) / 16 ))
+	i=0
+	while [ $i -lt $more ]; do
+		dd if=/dev/urandom of="$PRESS/g$i" bs=1M count=16 status=none || break
+		i=$((i + 1))
+	done
+	(cd "$PRESS" && sha256sum g*) >>/tmp/press.sha256
+	info "refused($tag): $((more * 16)) MiB more in tmpfs; MemAvailable=$(meminfo_mib MemAvailable)MiB, swap used $(($(swap_used_all_kib) / 1024))MiB"
 	out=$(timeout -s KILL 300 vram-swap-resize 0 2>&1)
 	rc=$?
 	n=$(chunk_swaps)
