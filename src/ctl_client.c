@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -13,6 +14,9 @@
 int vs_ctl_client(const struct vs_config *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* A long-polling client (the watcher's) must not pass for the daemon
+	 * with pidof, pgrep -x or the package scripts' check of comm. */
+	prctl(PR_SET_NAME, "vram-swap-ctl");
 	if (vs_ctl_path(cfg->socket_path, sa.sun_path, sizeof sa.sun_path)) {
 		fprintf(stderr, "vram-swapd: the control socket's path for %s is too long\n",
 		        cfg->socket_path);
