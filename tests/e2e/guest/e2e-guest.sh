@@ -426,11 +426,15 @@ elastic_round() {
 	# "VRAM" is this guest's RAM): take it again with more tmpfs data, so
 	# that giving back every chunk would need pages that fit nowhere. The
 	# first chunk's swapoff is refused; it stays attached and serving.
-	more=$(( ($(meminfo_mib MemAvailable) + 32) / 16 ))
-	i=0
-	while [ $i -lt $more ]; do
-		dd if=/dev/urandom of="$PRESS/g$i" bs=1M count=16 status=none || break
-		i=$((i + 1))
+	# Until what sits in swap exceeds what RAM could take back by a
+	# clear margin (the refusal's premise, checked rather than assumed:
+	# the kernel's reclaim makes MemAvailable move), within what the two
+	# remaining chunks hold.
+	more=0
+	while [ $more -lt 12 ] &&
+		[ $(($(swap_used_all_kib) / 1024)) -lt $(($(meminfo_mib MemAvailable) + 128)) ]; do
+		dd if=/dev/urandom of="$PRESS/g$more" bs=1M count=16 status=none || break
+		more=$((more + 1))
 	done
 	(cd "$PRESS" && sha256sum g*) >>/tmp/press.sha256
 	info "refused($tag): $((more * 16)) MiB more in tmpfs; MemAvailable=$(meminfo_mib MemAvailable)MiB, swap used $(($(swap_used_all_kib) / 1024))MiB"
