@@ -388,7 +388,7 @@ swap_used_all_kib() { awk '$1 ~ /^\/dev\/nbd/ { s += $4 } END { print s + 0 }' /
 # guest's RAM, which the pressure itself takes; the policy is tested on
 # the fake GPU instead.)
 elastic_round() {
-	local tag=elastic out rc n prios used spread keep more i
+	local tag=elastic out rc n prios used spread keep more
 	write_defaults 1 128M
 	out=$(timeout -s KILL 180 vram-swap-setup 2>&1) || {
 		fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
