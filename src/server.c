@@ -201,6 +201,16 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 			return -1;
 	return 0;
 }
+/* Gives FD to slot S, whose lock the caller holds, and wakes its worker. */
+static void hand_over(struct vs_server *srv, struct vs_slot *s, int fd, int pid)
+{
+	s->fd = fd;
+	unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+}
+
 
 void vs_server_accept(struct vs_server *srv)
 {
@@ -219,11 +229,7 @@ void vs_server_accept(struct vs_server *srv)
 		struct vs_slot *s = &srv->slots[i];
 		pthread_mutex_lock(&s->mu);
 		if (s->fd < 0) {
-			s->fd = fd;
-			unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
-			pthread_cond_signal(&s->cv);
-			pthread_mutex_unlock(&s->mu);
-			vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+			hand_over(srv, s, fd, pid);
 			return;
 		}
 		pthread_mutex_unlock(&s->mu);
@@ -233,11 +239,7 @@ void vs_server_accept(struct vs_server *srv)
 	if (srv->nslots < srv->cap && slot_add(srv) == 0) {
 		struct vs_slot *s = &srv->slots[srv->nslots - 1];
 		pthread_mutex_lock(&s->mu);
-		s->fd = fd;
-		unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
-		pthread_cond_signal(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+		hand_over(srv, s, fd, pid);
 		return;
 	}
 	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
