@@ -201,6 +201,7 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 			return -1;
 	return 0;
 }
+
 /* Gives FD to slot S, whose lock the caller holds, and wakes its worker. */
 static void hand_over(struct vs_server *srv, struct vs_slot *s, int fd, int pid)
 {
@@ -210,7 +211,6 @@ static void hand_over(struct vs_server *srv, struct vs_slot *s, int fd, int pid)
 	pthread_mutex_unlock(&s->mu);
 	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
 }
-
 
 void vs_server_accept(struct vs_server *srv)
 {
