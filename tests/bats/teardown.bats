@@ -125,12 +125,36 @@ nbd-client -d /dev/nbd0"
 
 @test "teardown: setup through systemd is stopped through systemctl" {
 	set_up systemd
+	stub_script systemctl '[[ $1 != is-failed ]]'   # the unit is not failed
 	run "$TEARDOWN"
 	assert_success
 	assert_equal "$(calls)" "swapoff /dev/nbd0
 nbd-client -d /dev/nbd0
-systemctl stop vram-swap.service"
+systemctl stop vram-swap.service
+systemctl is-failed --quiet vram-swap.service"
 	assert_file_not_exists "$STATE"
+}
+
+# The unit's ExecStop= is teardown --keep-daemon, which takes the chunk
+# lock: a teardown that held it across 'systemctl stop' made the stop wait
+# until its timeout and left the unit failed.
+@test "teardown: the chunk lock is free while systemctl stop runs" {
+	set_up systemd
+	stub_script systemctl '[[ $1 == stop ]] || exit 1
+flock -n -E 9 "'"$RUNDIR"'/chunks.lock" true || { echo "ExecStop would wait for the chunk lock" >&2; exit 1; }'
+	run "$TEARDOWN"
+	assert_success
+	assert_file_not_exists "$STATE"
+}
+
+@test "teardown: a unit failed by an earlier refused stop ends reset" {
+	set_up systemd
+	stub systemctl 0
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls | grep systemctl)" "systemctl stop vram-swap.service
+systemctl is-failed --quiet vram-swap.service
+systemctl reset-failed vram-swap.service"
 }
 
 @test "teardown: systemctl stop failing is reported" {
