@@ -405,7 +405,7 @@ int vs_control_start(struct vs_control *c, const char *sock_path)
 		vs_log(LOG_ERR, "the control socket's path for %s is too long", sock_path);
 		return -1;
 	}
-	c->listen_fd = vs_listen_unix(path);
+	c->listen_fd = vs_listen_unix(path, 16);
 	if (c->listen_fd < 0)
 		return -1;
 	pthread_attr_t a;

@@ -267,7 +267,9 @@ int main(int argc, char **argv)
 			{ .fd = d.srv.wake_fd, .events = POLLIN },
 			{ .fd = d.srv.listen_fd, .events = POLLIN },
 		};
-		int np = poll(p, draining ? 2 : 3, 1000);
+		int ms = 1000;
+		bool listening = !draining && vs_server_can_accept(&d.srv, &ms);
+		int np = poll(p, listening ? 3 : 2, ms);
 		if (np < 0 && errno != EINTR) {
 			vs_log(LOG_ERR, "poll: %m");
 			continue;   /* never exit while pages may be held */
@@ -277,7 +279,8 @@ int main(int argc, char **argv)
 			if (read(d.srv.wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
 				vs_log(LOG_WARNING, "reading the wake-up event: %m");
 		}
-		if (!draining && (p[2].revents & POLLIN))
+		vs_server_reap(&d.srv);
+		if (listening && (p[2].revents & POLLIN))
 			vs_server_accept(&d.srv);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;

@@ -15,9 +15,6 @@
 #include "sockio.h"
 #include "wire.h"
 
-/* A client gets this long for the whole negotiation: one that trickles
- * bytes must not hold a slot, or keep a stopping daemon alive. */
-#define HANDSHAKE_S 10
 /* Requests larger than the arenas move through in pieces of this size. */
 #define PIECE VS_OUT_CAP
 
@@ -346,39 +343,9 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 	}
 }
 
-/* ---- negotiation ---------------------------------------------------------- */
-
-struct hs_sock {
-	int fd;
-	struct timespec deadline;
-};
-
-static int hs_read(void *ctx, void *buf, size_t n)
+void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd, const struct vs_export *exp)
 {
-	struct hs_sock *s = ctx;
-	return vs_recv_by(s->fd, buf, n, &s->deadline);
-}
-
-static int hs_write(void *ctx, const void *buf, size_t n)
-{
-	struct hs_sock *s = ctx;
-	return vs_send_by(s->fd, buf, n, &s->deadline);
-}
-
-void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
-{
-	struct hs_sock s = { .fd = fd };
-	clock_gettime(CLOCK_MONOTONIC, &s.deadline);
-	s.deadline.tv_sec += HANDSHAKE_S;
-	const struct vs_hs_io io = { hs_read, hs_write, &s };
-	const char *why = "";
-	enum vs_hs_result hs = vs_handshake_in(&io, &c->src->x, &c->exp, &why);
-	if (hs != VS_HS_GO) {
-		if (hs == VS_HS_ERROR)
-			vs_engine_refused(&c->eng);
-		vs_log(hs == VS_HS_ERROR ? LOG_WARNING : LOG_DEBUG, "negotiation ended: %s", why);
-		return;
-	}
+	c->exp = *exp;
 	struct vs_store *st;
 	unsigned qi;
 	if (c->src->attach(c->src->ctx, c->exp.cookie, &st, &qi) || qi >= c->nq) {

@@ -87,7 +87,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa)
 	return 0;
 }
 
-int vs_listen_unix(const char *path)
+int vs_listen_unix(const char *path, int backlog)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
@@ -101,7 +101,7 @@ int vs_listen_unix(const char *path)
 	mode_t old = umask(0177);
 	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
-	if (rc || chmod(path, 0600) || listen(fd, 16)) {
+	if (rc || chmod(path, 0600) || listen(fd, backlog)) {
 		vs_log(LOG_ERR, "cannot listen on %s: %m", path);
 		close(fd);
 		return -1;
@@ -111,7 +111,10 @@ int vs_listen_unix(const char *path)
 
 int vs_server_listen(struct vs_server *srv, const char *path)
 {
-	srv->listen_fd = vs_listen_unix(path);
+	/* A burst of connections waits in the kernel's queue, not in ours,
+	 * while the negotiators are busy; past it, connect() fails (EAGAIN)
+	 * or blocks. */
+	srv->listen_fd = vs_listen_unix(path, 1024);
 	return srv->listen_fd < 0 ? -1 : 0;
 }
 
@@ -141,7 +144,7 @@ static void *worker(void *arg)
 		int fd = s->fd;
 		pthread_mutex_unlock(&s->mu);
 
-		vs_nbd_conn_serve(&s->conn, fd);
+		vs_nbd_conn_serve(&s->conn, fd, &s->exp);
 		close(fd);
 
 		pthread_mutex_lock(&s->mu);
@@ -199,21 +202,41 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 	for (unsigned i = 0; i < nslots && i < VS_SLOTS_AT_START; i++)
 		if (slot_add(srv))
 			return -1;
-	return 0;
+	return vs_neg_start(&srv->neg, &src->x, srv->wake_fd);
 }
 
-/* Gives FD to slot S, whose lock the caller holds, and wakes its worker. */
-static void hand_over(struct vs_server *srv, struct vs_slot *s, int fd, int pid)
+/* An idle slot, locked; else NULL. */
+static struct vs_slot *idle_slot(struct vs_server *srv)
 {
-	s->fd = fd;
-	unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+	for (unsigned i = 0; i < srv->nslots; i++) {
+		struct vs_slot *s = &srv->slots[i];
+		pthread_mutex_lock(&s->mu);
+		if (s->fd < 0)
+			return s;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+static void refuse_busy(struct vs_server *srv, int pid)
+{
+	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
+	       "(raise --max-clients)", pid, srv->nslots);
+}
+
+bool vs_server_can_accept(struct vs_server *srv, int *ms)
+{
+	return vs_neg_room(&srv->neg, ms);
 }
 
 void vs_server_accept(struct vs_server *srv)
 {
+	if (!vs_neg_idle(&srv->neg)) {
+		/* The newcomer waits in the listen queue until a negotiator is
+		 * free; wake_fd says when. */
+		vs_neg_evict(&srv->neg);
+		return;
+	}
 	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -225,26 +248,56 @@ void vs_server_accept(struct vs_server *srv)
 		close(fd);
 		return;
 	}
-	for (unsigned i = 0; i < srv->nslots; i++) {
-		struct vs_slot *s = &srv->slots[i];
-		pthread_mutex_lock(&s->mu);
-		if (s->fd < 0) {
-			hand_over(srv, s, fd, pid);
+	if (srv->nslots == srv->cap) {
+		struct vs_slot *s = idle_slot(srv);
+		if (!s) {
+			refuse_busy(srv, pid);
+			close(fd);
 			return;
 		}
 		pthread_mutex_unlock(&s->mu);
 	}
-	/* More connections than at start (a chunk was added): a new slot,
-	 * made here on the main thread, never on a worker serving I/O. */
-	if (srv->nslots < srv->cap && slot_add(srv) == 0) {
-		struct vs_slot *s = &srv->slots[srv->nslots - 1];
+	atomic_fetch_add(&srv->clients, 1);
+	vs_neg_give(&srv->neg, fd, pid);
+}
+
+/* Gives a negotiated connection to an idle slot, or to a new one (made
+ * here on the main thread, never on a worker serving I/O). */
+static void hand_over(struct vs_server *srv, int fd, int pid, const struct vs_export *exp)
+{
+	struct vs_slot *s = idle_slot(srv);
+	if (!s && srv->nslots < srv->cap && slot_add(srv) == 0) {
+		s = &srv->slots[srv->nslots - 1];
 		pthread_mutex_lock(&s->mu);
-		hand_over(srv, s, fd, pid);
+	}
+	if (!s) {
+		/* Its GO was acknowledged: hanging up is all that is left. */
+		refuse_busy(srv, pid);
+		close(fd);
+		atomic_fetch_sub(&srv->clients, 1);
 		return;
 	}
-	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
-	       "(raise --max-clients)", pid, srv->nslots);
-	close(fd);
+	s->fd = fd;
+	s->exp = *exp;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid,
+	       atomic_load(&srv->clients));
+}
+
+void vs_server_reap(struct vs_server *srv)
+{
+	int fd, pid;
+	enum vs_hs_result res;
+	struct vs_export exp;
+	while (vs_neg_take(&srv->neg, &fd, &pid, &res, &exp)) {
+		if (res == VS_HS_GO) {
+			hand_over(srv, fd, pid, &exp);
+		} else {
+			close(fd);
+			atomic_fetch_sub(&srv->clients, 1);
+		}
+	}
 }
 
 void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
@@ -258,4 +311,6 @@ void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
 		for (int k = 0; k < VS_COUNTERS; k++)
 			out[k] += atomic_load_explicit(f[k], memory_order_relaxed);
 	}
+	/* A handshake that broke the protocol is a protocol error too. */
+	out[VS_COUNTERS - 1] += atomic_load_explicit(&srv->neg.proto_errors, memory_order_relaxed);
 }
