@@ -288,6 +288,7 @@ int main(int argc, char **argv)
 				unsigned n = atomic_load(&d.srv.clients);
 				if (!draining && n) {
 					draining = true;
+					atomic_store(&d.ctl.draining, true);
 					close(d.srv.listen_fd);
 					unlink(d.cfg.socket_path);
 					d.srv.listen_fd = -1;
