@@ -14,8 +14,7 @@
 
 #include "log.h"
 #include "power.h"
-#include "server.h"
-#include "sockio.h"
+#include "unixsock.h"
 
 double vs_now(void)
 {

@@ -45,14 +45,8 @@ struct vs_server {
 	_Atomic unsigned clients;   /* negotiating or served */
 };
 
-/* Checks the socket's directory, replaces a stale socket, binds, listens
- * (backlog: connections the kernel queues); returns the fd or -1 (logged). */
-int vs_listen_unix(const char *path, int backlog);
 /* The export socket, through vs_listen_unix(). */
 int vs_server_listen(struct vs_server *srv, const char *path);
-/* Whether the peer of an accepted connection may talk to us (root or our
- * own uid): its pid, or -1 (logged, as a `what`). */
-int vs_peer_allowed(int fd, const char *what);
 /* Allocates slots (staging from bes[0], a queue on each backend) and
  * starts their workers; exports come from src. */
 int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
