@@ -26,6 +26,7 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 {
 	memset(c, 0, sizeof *c);
 	c->src = src;
+	c->x = vs_nbd_exports(src);
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
 	if (nbe > VS_NBD_QUEUES || vs_engine_init(&c->eng, NULL, cnt, VS_IN_CAP + VS_OUT_CAP))
 		return -1;
@@ -372,7 +373,7 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	s.deadline.tv_sec += HANDSHAKE_S;
 	const struct vs_hs_io io = { hs_read, hs_write, &s };
 	const char *why = "";
-	enum vs_hs_result hs = vs_handshake_in(&io, &c->src->x, &c->exp, &why);
+	enum vs_hs_result hs = vs_handshake_in(&io, &c->x, &c->exp, &why);
 	if (hs != VS_HS_GO) {
 		if (hs == VS_HS_ERROR)
 			vs_engine_refused(&c->eng);
@@ -381,7 +382,7 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	}
 	struct vs_store *st;
 	unsigned qi;
-	if (c->src->attach(c->src->ctx, c->exp.cookie, &st, &qi) || qi >= c->nq) {
+	if (vs_chunks_pin(c->src->tab, c->exp.cookie, &st, &qi) || qi >= c->nq) {
 		/* Freed between the client's choice and now: hanging up is
 		 * the only answer left once GO was acknowledged. */
 		vs_log(LOG_WARNING, "the export a client chose was freed during its handshake");
@@ -396,5 +397,5 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	c->out_used = 0;
 	transmission(c, fd);
 	vs_engine_bind(&c->eng, NULL, NULL);
-	c->src->detach(c->src->ctx, c->exp.cookie);
+	vs_chunks_unpin(c->src->tab, c->exp.cookie);
 }
