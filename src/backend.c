@@ -100,15 +100,3 @@ uint64_t vs_backend_want(struct vs_backend *be, const struct vs_config *cfg)
 	}
 	return size;
 }
-
-int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg)
-{
-	if (be->ops->open(be, cfg))
-		return -1;
-	uint64_t want = vs_backend_want(be, cfg);
-	if (!want || vs_backend_alloc_sized(be, cfg, want, &be->mem, &be->size)) {
-		be->ops->close(be);
-		return -1;
-	}
-	return 0;
-}

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The storage behind the export. The core (protocol, connections, zero-page
+ * The storage behind the chunks. The core (transports, engine, zero-page
  * map) never knows what holds the bytes; a backend only moves contiguous
  * runs between host staging memory and its own memory.
  *
  * Rules every backend keeps, because the kernel's swap path depends on them:
- *  - open() does all allocation; nothing on the I/O path allocates, loads
- *    libraries or creates threads.
+ *  - allocation happens in open(), alloc(), buf_alloc() and queue_open(),
+ *    never on the I/O path: xfer(), flush() and warm() allocate nothing,
+ *    load no library and create no thread.
  *  - xfer() returns only when every segment has reached its destination
  *    (or failed): a WRITE is acknowledged right after, so "submitted" is
  *    not good enough.
@@ -32,13 +33,13 @@ struct vs_seg {
 	int err;           /* out: 0 or errno */
 };
 
-struct vs_backend;   /* one per daemon */
+struct vs_backend;   /* one per GPU (the host backend: one in all) */
 struct vs_queue;     /* one per connection worker: a stream, scratch space */
 
 struct vs_backend_ops {
 	const char *name;
 	const char *memory;   /* what it serves from, for messages: "VRAM", "RAM" */
-	/* Find and prepare the device; no export yet. On failure log one
+	/* Find and prepare the device; no allocation yet. On failure log one
 	 * clear line and return -1. */
 	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
 	/* How much memory is free now (and in all). */
@@ -78,9 +79,6 @@ struct vs_backend_ops {
 
 struct vs_backend {
 	const struct vs_backend_ops *ops;
-	/* The allocation vs_backend_open() made (tools and tests use it). */
-	uintptr_t mem;
-	uint64_t size;
 	/* Shown by logs and the status file ("NVIDIA H100 80GB HBM3", "host memory"). */
 	char device_name[128];
 	char device_uuid[64];     /* "GPU-..." or "" */
@@ -103,11 +101,6 @@ int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, u
 
 /* --size resolved against what is free now (0 when that cannot be read). */
 uint64_t vs_backend_want(struct vs_backend *be, const struct vs_config *cfg);
-
-/* Opens be (be->ops set) and makes one allocation of --size (be->mem,
- * be->size) through vs_backend_alloc_sized(). Logs and returns -1 when no
- * size works. */
-int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg);
 
 /* "512 MiB", "1.50 GiB": sizes in messages. */
 void vs_fmt_size(char *b, size_t n, uint64_t v);

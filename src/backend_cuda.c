@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The cuda backend: the export lives in one VRAM allocation; each connection
- * worker owns a stream (cuda_io.c). This file opens and closes it; the
- * parts are listed in cuda_be.h.
+ * The cuda backend: one GPU; each chunk of the tier is one VRAM allocation
+ * on it, and each connection worker owns a stream (cuda_io.c). This file
+ * opens and closes it and allocates; the parts are listed in cuda_be.h.
  */
 #include "cuda_be.h"
 
@@ -61,7 +61,7 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	       uuid[0] ? uuid : "no UUID", be->device_bus_id, tot, fre,
 	       cb->driver_version / 1000, cb->driver_version % 1000 / 10, cb->lib_path);
 
-	/* Scratch now, before the export, so that sizing sees what is left. */
+	/* Scratch now, before the chunks, so that sizing sees what is left. */
 	r = cb->api.cuMemAlloc_v2(&cb->probe, VS_BLOCK);
 	if (r == 0)
 		r = cb->api.cuMemHostAlloc(&cb->probe_host, VS_BLOCK, VS_CU_MEMHOSTALLOC_PORTABLE);
@@ -85,8 +85,6 @@ static void cuda_close(struct vs_backend *be)
 	if (!cb)
 		return;
 	if (cb->ctx && vs_cuda_make_current(cb) == 0) {
-		if (be->mem)
-			cb->api.cuMemFree_v2(be->mem);
 		if (cb->probe)
 			cb->api.cuMemFree_v2(cb->probe);
 		if (cb->probe_host)

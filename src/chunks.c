@@ -27,7 +27,7 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		struct vs_chunk *c = &t->c[i];
 		if (c->state != VS_CHUNK_EMPTY)
 			continue;
-		if (vs_store_init_at(&c->st, t->gpus[gpu], mem, size))
+		if (vs_store_init(&c->st, t->gpus[gpu], mem, size))
 			return -1;
 		c->gpu = gpu;
 		c->mem = mem;

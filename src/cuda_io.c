@@ -171,7 +171,7 @@ static void device_lost(struct cuda_be *cb, vs_curesult r)
 }
 
 /* Segments [i, j) that can move as one copy: same direction, adjacent in
- * the export and in host memory. */
+ * the allocation and in host memory. */
 static unsigned run_end(const struct vs_seg *s, unsigned i, unsigned n)
 {
 	unsigned j = i + 1;

@@ -8,12 +8,7 @@
 
 #define PG VS_BLOCK
 
-int vs_store_init(struct vs_store *st, struct vs_backend *be)
-{
-	return vs_store_init_at(st, be, be->mem, be->size);
-}
-
-int vs_store_init_at(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size)
+int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size)
 {
 	st->be = be;
 	st->mem = mem;
