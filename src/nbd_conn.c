@@ -373,7 +373,7 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	s.deadline.tv_sec += HANDSHAKE_S;
 	const struct vs_hs_io io = { hs_read, hs_write, &s };
 	const char *why = "";
-	enum vs_hs_result hs = vs_handshake_in(&io, &c->x, &c->exp, &why);
+	enum vs_hs_result hs = vs_handshake(&io, &c->x, &c->exp, &why);
 	if (hs != VS_HS_GO) {
 		if (hs == VS_HS_ERROR)
 			vs_engine_refused(&c->eng);
