@@ -28,6 +28,31 @@ void vs_fmt_size(char *b, size_t n, uint64_t v)
 		snprintf(b, n, "%llu MiB", (unsigned long long)(v >> 20));
 }
 
+static uint64_t min_of(const struct vs_config *cfg)
+{
+	return cfg->min_size < VS_BLOCK ? VS_BLOCK : cfg->min_size;
+}
+
+static void log_below_min(const struct vs_backend *be, uint64_t size, uint64_t min,
+                          uint64_t free_b)
+{
+	char s1[32], s2[32], s3[32];
+	vs_fmt_size(s1, sizeof s1, size);
+	vs_fmt_size(s2, sizeof s2, free_b);
+	vs_fmt_size(s3, sizeof s3, min);
+	vs_log(LOG_ERR, "%s: the size asked for (%s) is below --min-size (%s) with "
+	       "%s of %s free: lower --min-size or free %s", be->ops->name, s1, s3, s2,
+	       be->ops->memory, be->ops->memory);
+}
+
+void vs_backend_log_too_small(struct vs_backend *be, const struct vs_config *cfg,
+                              uint64_t size)
+{
+	uint64_t free_b = 0, total_b = 0;
+	if (be->ops->mem_info(be, &free_b, &total_b) == 0)
+		log_below_min(be, size & ~(uint64_t)(VS_BLOCK - 1), min_of(cfg), free_b);
+}
+
 /* The size policy, the same for every backend: try the size asked for,
  * then smaller by one step at a time, the minimum itself last. */
 int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, uint64_t want,
@@ -37,18 +62,13 @@ int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, u
 	uint64_t free_b = 0, total_b = 0;
 	char s1[32], s2[32], s3[32], why[128] = "";
 	uint64_t step = cfg->step ? cfg->step : VS_DEFAULT_STEP;
-	uint64_t min = cfg->min_size < VS_BLOCK ? VS_BLOCK : cfg->min_size;
+	uint64_t min = min_of(cfg);
 	uint64_t size = want & ~(uint64_t)(VS_BLOCK - 1);
 
 	if (ops->mem_info(be, &free_b, &total_b))
 		return -1;
 	if (size < min) {
-		vs_fmt_size(s1, sizeof s1, size);
-		vs_fmt_size(s2, sizeof s2, free_b);
-		vs_fmt_size(s3, sizeof s3, min);
-		vs_log(LOG_ERR, "%s: the size asked for (%s) is below --min-size (%s) with "
-		       "%s of %s free: lower --min-size or free %s", ops->name, s1, s3, s2,
-		       ops->memory, ops->memory);
+		log_below_min(be, size, min, free_b);
 		return -1;
 	}
 	for (;;) {

@@ -34,6 +34,11 @@ struct vs_seg {
 };
 
 struct vs_backend;   /* one per GPU (the host backend: one in all) */
+
+/* The most GPUs the daemon opens, one struct vs_backend each. Everything
+ * kept per GPU counts up to it: the chunks' GPU numbers, a connection's
+ * queues (one on each GPU), the policy's per-GPU state. */
+#define VS_MAX_GPUS 8
 struct vs_queue;     /* one per connection worker: a stream, scratch space */
 
 struct vs_backend_ops {
@@ -98,6 +103,10 @@ const struct vs_backend_ops *vs_backend_find(const char *name);
  * *got; logs and returns -1 when no size works. */
 int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, uint64_t want,
                            uintptr_t *mem, uint64_t *got);
+
+/* Logs that size is below --min-size, naming the memory free. */
+void vs_backend_log_too_small(struct vs_backend *be, const struct vs_config *cfg,
+                              uint64_t size);
 
 /* --size resolved against what is free now (0 when that cannot be read). */
 uint64_t vs_backend_want(struct vs_backend *be, const struct vs_config *cfg);

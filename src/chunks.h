@@ -21,7 +21,6 @@
 #include "backend.h"
 #include "store.h"
 
-#define VS_MAX_GPUS 8
 #define VS_MAX_CHUNKS 64
 
 enum vs_chunk_state { VS_CHUNK_EMPTY, VS_CHUNK_SERVING, VS_CHUNK_FREEING };

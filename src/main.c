@@ -28,6 +28,7 @@
 #include "control.h"
 #include "gpus.h"
 #include "server.h"
+#include "tier.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -215,7 +216,7 @@ int main(int argc, char **argv)
 	d.ctl.cfg = &d.cfg;
 	d.ctl.tab = &d.tab;
 	pthread_mutex_init(&d.ctl.mu, NULL);
-	if (vs_gpus_fill(&d.tab, &d.ctl, &d.cfg)) {
+	if (vs_tier_size(&d.tab, &d.ctl, &d.cfg) || vs_tier_fill(&d.tab, &d.ctl, &d.cfg)) {
 		vs_gpus_close(d.gpu, d.ngpus);
 		return VS_EXIT_FAIL;
 	}

@@ -28,7 +28,7 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 	c->src = src;
 	c->x = vs_nbd_exports(src);
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
-	if (nbe > VS_NBD_QUEUES || vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP))
+	if (nbe > VS_MAX_GPUS || vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP))
 		return -1;
 	for (unsigned i = 0; i < nbe; i++) {
 		c->bes[i] = bes[i];

@@ -26,15 +26,13 @@
 #define VS_IN_CAP  ((2u << 20) + (64u << 10))
 #define VS_OUT_CAP (2u << 20)
 
-#define VS_NBD_QUEUES 8
-
 struct vs_nbd_conn {
 	struct vs_engine eng;
 	const struct vs_nbd_source *src;
 	struct vs_exports x;      /* src's exports, for the handshake */
 	struct vs_export exp;     /* the one this connection chose */
-	struct vs_backend *bes[VS_NBD_QUEUES];
-	struct vs_queue *q[VS_NBD_QUEUES];
+	struct vs_backend *bes[VS_MAX_GPUS];
+	struct vs_queue *q[VS_MAX_GPUS];   /* one on each GPU */
 	unsigned nq;
 	uint8_t *in, *out;        /* backend staging memory */
 	size_t out_used;
