@@ -65,14 +65,15 @@ int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, u
 	uint64_t min = min_of(cfg);
 	uint64_t size = want & ~(uint64_t)(VS_BLOCK - 1);
 
-	if (ops->mem_info(be, &free_b, &total_b))
-		return -1;
+	int rc = ops->mem_info(be, &free_b, &total_b);
+	if (rc)
+		return rc;
 	if (size < min) {
 		log_below_min(be, size, min, free_b);
-		return -1;
+		return ENOMEM;
 	}
 	for (;;) {
-		int rc = ops->alloc(be, size, mem, why, sizeof why);
+		rc = ops->alloc(be, size, mem, why, sizeof why);
 		vs_fmt_size(s1, sizeof s1, size);
 		if (rc == 0) {
 			vs_log(LOG_INFO, "%s: allocated %s of %s%s", ops->name, s1,
@@ -81,7 +82,7 @@ int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, u
 			return 0;
 		}
 		if (rc != ENOMEM)
-			return -1;
+			return rc;
 		uint64_t next = size >= min + step ? size - step : (size > min ? min : 0);
 		if (!next)
 			break;
@@ -101,7 +102,7 @@ int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, u
 	vs_log(LOG_ERR, "%s: cannot allocate even --min-size %s of %s%s (%s): %s of %s "
 	       "free%s%s", ops->name, s1, ops->memory, be->where, why, s2, s3,
 	       *who ? "; " : "", who);
-	return -1;
+	return ENOMEM;
 }
 
 /* --size against what is free now, logged when it is a percentage. */

@@ -13,6 +13,11 @@
  *    not good enough.
  *  - per-segment errors go into seg->err (0 or an errno, normally EIO); a
  *    failure is logged by the backend with its own cause (e.g. CUresult).
+ *
+ * Errors: every op returns 0 or a positive errno (xfer() a count, its
+ * errors in the segments). The backend logs the cause behind the errno,
+ * which only it can name, except for alloc()'s ENOMEM: that one is
+ * expected (the caller tries a smaller size) and is described in why.
  */
 #ifndef VS_BACKEND_H
 #define VS_BACKEND_H
@@ -45,13 +50,13 @@ struct vs_backend_ops {
 	const char *name;
 	const char *memory;   /* what it serves from, for messages: "VRAM", "RAM" */
 	/* Find and prepare the device; no allocation yet. On failure log one
-	 * clear line and return -1. */
+	 * clear line. */
 	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
 	/* How much memory is free now (and in all). */
 	int (*mem_info)(struct vs_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
-	/* Allocate exactly size bytes into *mem (never 0): 0 on success, ENOMEM
-	 * when a smaller size may still work (why names the failure), -1 on
-	 * any other failure (already logged). A backend holds any number of
+	/* Allocate exactly size bytes into *mem (never 0): ENOMEM when a
+	 * smaller size may still work (why names the failure, nothing is
+	 * logged), another errno on any other failure. A backend holds any number of
 	 * allocations (the chunks of the swap tier); it is called off the I/O
 	 * path. The size policy (percentages, back-off, minimum) is the
 	 * core's: see vs_backend_alloc_sized(). */
@@ -100,7 +105,8 @@ const struct vs_backend_ops *vs_backend_find(const char *name);
 
 /* Allocates as the settings say: want bytes (already resolved), backing
  * off by --step down to --min-size when allocation fails. Fills *mem and
- * *got; logs and returns -1 when no size works. */
+ * *got; when no size works, logs why and returns ENOMEM (or the backend's
+ * errno for a failure other than running out). */
 int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, uint64_t want,
                            uintptr_t *mem, uint64_t *got);
 

@@ -25,7 +25,7 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 
 	if (!cb) {
 		vs_log(LOG_ERR, "cuda: out of memory");
-		return -1;
+		return ENOMEM;
 	}
 	atomic_flag_clear(&cb->lost_logged);
 	be->priv = cb;
@@ -75,7 +75,7 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	return 0;
 fail:
 	cuda_close(be);
-	return -1;
+	return EIO;   /* the helper that failed said why */
 }
 
 static void cuda_close(struct vs_backend *be)
@@ -103,11 +103,11 @@ static int cuda_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *tota
 	struct cuda_be *cb = be->priv;
 	size_t f = 0, t = 0;
 	if (vs_cuda_make_current(cb) < 0)
-		return -1;
+		return EIO;
 	vs_curesult r = cb->api.cuMemGetInfo_v2(&f, &t);
 	if (r != 0) {
 		vs_cuda_startup_error(cb, "cuMemGetInfo", r);
-		return -1;
+		return EIO;
 	}
 	*free_b = f;
 	*total_b = t;
@@ -120,7 +120,7 @@ static int cuda_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
 	struct cuda_be *cb = be->priv;
 	vs_cudeviceptr p = 0;
 	if (vs_cuda_make_current(cb) < 0)
-		return -1;
+		return EIO;
 	vs_curesult r = cb->api.cuMemAlloc_v2(&p, size);
 	if (r == 0) {
 		*mem = (uintptr_t)p;
@@ -131,7 +131,7 @@ static int cuda_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
 		return ENOMEM;
 	}
 	vs_cuda_startup_error(cb, "cuMemAlloc", r);
-	return -1;
+	return EIO;
 }
 
 static void cuda_release(struct vs_backend *be, uintptr_t mem, uint64_t size)

@@ -120,7 +120,7 @@ static int host_queue_open(struct vs_backend *be, struct vs_queue **q)
 {
 	*q = calloc(1, sizeof **q);
 	if (!*q)
-		return -1;
+		return ENOMEM;
 	(*q)->be = be;
 	return 0;
 }

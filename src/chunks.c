@@ -28,7 +28,7 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		if (c->state != VS_CHUNK_EMPTY)
 			continue;
 		if (vs_store_init(&c->st, t->gpus[gpu], mem, size))
-			return -1;
+			return ENOMEM;
 		c->gpu = gpu;
 		c->mem = mem;
 		c->size = size;
@@ -37,7 +37,7 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		*idx = i;
 		return 0;
 	}
-	return -1;
+	return ENOSPC;
 }
 
 int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size)
@@ -61,7 +61,7 @@ int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *id
 	pthread_mutex_unlock(&t->mu);
 	if (used >= VS_MAX_CHUNKS) {
 		snprintf(why, n, "all %d chunks are in use: raise VRAM_SWAP_CHUNK", VS_MAX_CHUNKS);
-		return -1;
+		return ENOSPC;
 	}
 	/* The allocation runs without the lock: cuMemAlloc of gigabytes can
 	 * take a while, and handshakes must not wait for it. */
@@ -74,7 +74,7 @@ int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *id
 	if (rc) {
 		be->ops->release(be, mem, size);
 		snprintf(why, n, "no room for the chunk's zero-page map");
-		return -1;
+		return rc;
 	}
 	return 0;
 }

@@ -57,10 +57,14 @@ struct vs_chunk_ref {
 };
 
 void vs_chunks_init(struct vs_chunks *t);
-/* Serves an allocation already made on gpu (the first, sized one). */
+/* Errors are 0 or a positive errno, as in the layers below. */
+
+/* Serves an allocation already made on gpu (the first, sized one): 0,
+ * ENOSPC (no free index) or ENOMEM (no room for its zero-page map). */
 int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size);
 /* Allocates size bytes on gpu and serves them as a new chunk; its index
- * in *idx. 0, ENOMEM (why says what failed) or -1 (logged / why). */
+ * in *idx. 0, or an errno: ENOSPC (every index in use) and ENOMEM with why
+ * saying what failed, another from the backend, which logged it. */
 int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *idx,
                   char *why, size_t n);
 /* Frees chunk idx: refused (EBUSY) while a client is attached, ENOENT if

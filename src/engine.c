@@ -25,7 +25,7 @@ int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_byte
 	 * n/2 + 1 segments. One per page plus one per request always fits. */
 	e->seg_cap = (unsigned)(max_bytes / PG) + VS_BATCH_MAX;
 	e->segs = calloc(e->seg_cap, sizeof *e->segs);
-	return e->segs ? 0 : -1;
+	return e->segs ? 0 : ENOMEM;
 }
 
 void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q)
@@ -110,7 +110,7 @@ static int commit(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t len
 		vs_store_zero(e->st, off, len);
 		break;
 	case VS_OP_FLUSH:
-		err = e->st->be->ops->flush(e->q) ? EIO : 0;
+		err = e->st->be->ops->flush(e->q);
 		break;
 	}
 	return err;

@@ -60,7 +60,7 @@ struct vs_engine {
 
 /* max_bytes: the most payload one batch carries (reads and writes
  * together); sizes the segment list. vs_engine_bind() says what it serves.
- * Start-up only. */
+ * Start-up only: 0 or ENOMEM. */
 int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_bytes);
 /* Serves st through q (owned by the caller) from now on; between batches. */
 void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q);

@@ -10,8 +10,9 @@
 #include "backend.h"
 #include "config.h"
 
-/* Opens the GPUs; returns 0, or an exit code after one line naming why
- * (an unknown GPU, one named twice, a reserve larger than a GPU). */
+/* Opens the GPUs. Start-up: 0, or the exit status after one line naming
+ * why (VS_EXIT_USAGE for a GPU named twice or a reserve larger than a GPU,
+ * VS_EXIT_FAIL when one cannot be opened). */
 int vs_gpus_open(struct vs_backend *gpu, struct vs_config *gcfg, unsigned *n,
                  const struct vs_config *cfg);
 void vs_gpus_close(struct vs_backend *gpu, unsigned n);

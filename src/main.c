@@ -216,9 +216,12 @@ int main(int argc, char **argv)
 	d.ctl.cfg = &d.cfg;
 	d.ctl.tab = &d.tab;
 	pthread_mutex_init(&d.ctl.mu, NULL);
-	if (vs_tier_size(&d.tab, &d.ctl, &d.cfg) || vs_tier_fill(&d.tab, &d.ctl, &d.cfg)) {
+	rc = vs_tier_size(&d.tab, &d.ctl, &d.cfg);
+	if (!rc)
+		rc = vs_tier_fill(&d.tab, &d.ctl, &d.cfg);
+	if (rc) {
 		vs_gpus_close(d.gpu, d.ngpus);
-		return VS_EXIT_FAIL;
+		return rc;
 	}
 	d.src = (struct vs_nbd_source){ &d.tab, d.cfg.export_name };
 	if (vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) ||

@@ -28,23 +28,22 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 	c->src = src;
 	c->x = vs_nbd_exports(src);
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
-	if (nbe > VS_MAX_GPUS || vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP))
-		return -1;
-	for (unsigned i = 0; i < nbe; i++) {
+	if (nbe > VS_MAX_GPUS)
+		return EINVAL;
+	int rc = vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP);
+	for (unsigned i = 0; i < nbe && !rc; i++) {
 		c->bes[i] = bes[i];
-		if (bes[i]->ops->queue_open(bes[i], &c->q[i])) {
-			vs_nbd_conn_free(c);
-			return -1;
-		}
-		c->nq++;
+		rc = bes[i]->ops->queue_open(bes[i], &c->q[i]);
+		c->nq += !rc;
 	}
-	c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
-	c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
-	if (!c->in || !c->out) {
+	if (!rc) {
+		c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
+		c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
+		rc = c->in && c->out ? 0 : ENOMEM;
+	}
+	if (rc)
 		vs_nbd_conn_free(c);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 void vs_nbd_conn_free(struct vs_nbd_conn *c)

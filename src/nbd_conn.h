@@ -42,8 +42,8 @@ struct vs_nbd_conn {
 };
 
 /* Buffers come from bes[0] (pinned for every device); one queue is opened
- * on each of the nbe backends, bes[i] being the chunks' GPU i. Start-up
- * only. */
+ * on each of the nbe backends, bes[i] being the chunks' GPU i. Off the I/O
+ * path only: 0 or an errno (nothing logged). */
 int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsigned nbe,
                      const struct vs_nbd_source *src, struct vs_counters *cnt);
 void vs_nbd_conn_free(struct vs_nbd_conn *c);

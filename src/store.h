@@ -26,7 +26,7 @@ struct vs_store {
 	_Atomic uint64_t *zmap;   /* bit set: page reads as zeros */
 };
 
-/* A store over one allocation of be (a chunk). */
+/* A store over one allocation of be (a chunk): 0 or ENOMEM. */
 int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size);
 void vs_store_free(struct vs_store *st);
 

@@ -21,10 +21,10 @@ int vs_tier_size(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 	}
 	if (want < cfg->min_size) {
 		vs_backend_log_too_small(tab->gpus[0], cfg, want);
-		return -1;
+		return VS_EXIT_FAIL;
 	}
 	if (!want)
-		return -1;   /* no GPU could say how much is free: each said why */
+		return VS_EXIT_FAIL;   /* no GPU could say how much is free: each said why */
 	/* auto: an eighth of the tier, so it can give back in steps of an
 	 * eighth while needing few nbd devices (the nbd module makes 16 by
 	 * default) and few connections; at least 1 GiB, below which a chunk
@@ -72,11 +72,11 @@ int vs_tier_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 	if (c1.min_size > chunk)
 		c1.min_size = chunk;
 	if (vs_backend_alloc_sized(tab->gpus[first], &c1, chunk, &mem, &got))
-		return -1;
+		return VS_EXIT_FAIL;
 	if (vs_chunks_adopt(tab, first, mem, got)) {
 		tab->gpus[first]->ops->release(tab->gpus[first], mem, got);
 		vs_log(LOG_ERR, "cannot allocate the zero-page map");
-		return -1;
+		return VS_EXIT_FAIL;
 	}
 	for (;;) {
 		vs_control_sample(ctl, vs_now());

@@ -12,13 +12,15 @@
 #include "config.h"
 #include "control.h"
 
+/* Start-up: both return 0, or the exit status after logging why. */
+
 /* Resolves the tier's size and the chunk size into ctl (chunk, max_cap)
- * and readies the policy with its first targets. 0, or -1 after logging
- * (the size is below --min-size). */
+ * and readies the policy with its first targets (fails when the size is
+ * below --min-size). */
 int vs_tier_size(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_config *cfg);
 /* Allocates the first chunks: one always, on the GPU the policy wants most,
  * with the back-off of --step and --min-size; then as many more as the
- * targets allow. 0, or -1 after logging (not even the first fits). */
+ * targets allow (fails when not even the first fits). */
 int vs_tier_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_config *cfg);
 
 #endif

@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nthreads; i++) {
 		w[i].id = i;
 		w[i].buf = be.ops->buf_alloc(&be, BATCH * VS_BLOCK);
-		if (!w[i].buf || be.ops->queue_open(&be, &w[i].q) < 0)
+		if (!w[i].buf || be.ops->queue_open(&be, &w[i].q))
 			return 2;
 	}
 	double t0 = now();

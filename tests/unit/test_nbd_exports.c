@@ -101,7 +101,20 @@ int main(void)
 	CHECK_EQ(find(&x, "", NULL), 0);
 	CHECK(x.list(x.ctx, 0, name, sizeof name) != 0);
 
+	/* Errors are errnos: a full table is ENOSPC, a chunk that is not
+	 * there ENOENT. */
+	unsigned n = 0;
+	while (n <= VS_MAX_CHUNKS && vs_chunks_adopt(&tab, 0, 0x1000, MiB) == 0)
+		n++;
+	CHECK_EQ(n, VS_MAX_CHUNKS);
+	CHECK_EQ(vs_chunks_adopt(&tab, 0, 0x1000, MiB), ENOSPC);
+	char why[128] = "";
+	unsigned idx;
+	CHECK_EQ(vs_chunks_add(&tab, 0, MiB, &idx, why, sizeof why), ENOSPC);
+	CHECK(strstr(why, "chunks are in use") != NULL);
 	vs_chunks_free_all(&tab);
+	CHECK_EQ(vs_chunks_free(&tab, 0), ENOENT);
+	CHECK_EQ(vs_chunks_free(&tab, VS_MAX_CHUNKS), ENOENT);
 	if (failures)
 		fprintf(stderr, "test_nbd_exports: %d failure(s)\n", failures);
 	return failures != 0;
