@@ -93,7 +93,7 @@ int vs_chunks_free(struct vs_chunks *t, unsigned idx)
 		pthread_mutex_unlock(&t->mu);
 		return EBUSY;
 	}
-	/* FREEING keeps the slot from attach and from reuse while the memory
+	/* FREEING keeps the slot from pinning and from reuse while the memory
 	 * goes back without the lock held. */
 	c->state = VS_CHUNK_FREEING;
 	c->gen++;

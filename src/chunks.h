@@ -67,10 +67,10 @@ int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t s
  * saying what failed, another from the backend, which logged it. */
 int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *idx,
                   char *why, size_t n);
-/* Frees chunk idx: refused (EBUSY) while a client is attached, ENOENT if
+/* Frees chunk idx: refused (EBUSY) while it is pinned, ENOENT if
  * there is no such chunk. */
 int vs_chunks_free(struct vs_chunks *t, unsigned idx);
-/* Frees every chunk nobody is attached to (exit). */
+/* Frees every chunk nothing pins (exit). */
 void vs_chunks_free_all(struct vs_chunks *t);
 
 /* The serving chunk idx: 0, or ENOENT if there is none. */

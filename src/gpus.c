@@ -31,11 +31,12 @@ int vs_gpus_open(struct vs_backend *gpu, struct vs_config *gcfg, unsigned *n,
 	static char spec[VS_MAX_GPUS][80];
 	const struct vs_backend_ops *ops = vs_backend_find(cfg->backend);
 	bool all = !strcmp(cfg->device, "all");
-	unsigned want = all ? 1 : split(cfg->device, spec);
-	if (all || !strcmp(ops->name, "host"))
+	/* A backend that cannot count its devices has one (host memory),
+	 * whatever the list says. */
+	bool one = !ops->count;
+	unsigned want = all || one ? 1 : split(cfg->device, spec);
+	if (all || one)
 		snprintf(spec[0], sizeof spec[0], "%s", all ? "0" : cfg->device);
-	if (!strcmp(ops->name, "host"))
-		want = 1;   /* host memory is one device, whatever the list says */
 	*n = 0;
 	for (unsigned i = 0; i < want; i++) {
 		gcfg[i] = *cfg;
