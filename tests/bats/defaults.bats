@@ -176,7 +176,7 @@ bad() {
 }
 
 @test "defaults: a comment ending in a backslash is refused (systemd 252 joins the next line)" {
-	bad '# see below \' "a comment ending in a backslash: systemd 252 reads the next line as part of the comment"
+	bad "# see below \\" "a comment ending in a backslash: systemd 252 reads the next line as part of the comment"
 }
 
 @test "defaults: a carriage return inside a line is refused (systemd ends the line there)" {
