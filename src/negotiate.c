@@ -53,7 +53,7 @@ static void *negotiator(void *arg)
 
 		const char *why = "";
 		struct vs_export e = { 0 };
-		enum vs_hs_result res = vs_handshake_in(&io, p->x, &e, &why);
+		enum vs_hs_result res = vs_handshake(&io, &p->x, &e, &why);
 		if (res == VS_HS_ERROR)
 			atomic_fetch_add_explicit(&p->proto_errors, 1, memory_order_relaxed);
 		if (res != VS_HS_GO)
@@ -72,7 +72,7 @@ static void *negotiator(void *arg)
 	return NULL;
 }
 
-int vs_neg_start(struct vs_negotiators *p, const struct vs_exports *x, int wake_fd)
+int vs_neg_start(struct vs_negotiators *p, struct vs_exports x, int wake_fd)
 {
 	pthread_mutex_init(&p->mu, NULL);
 	p->x = x;

@@ -48,7 +48,7 @@ struct vs_negotiator {
 
 struct vs_negotiators {
 	pthread_mutex_t mu;
-	const struct vs_exports *x;
+	struct vs_exports x;
 	int wake_fd;                /* written when a negotiation ends */
 	bool evicting;              /* a dropped negotiator has not ended yet */
 	unsigned evictions;         /* since the last warning */
@@ -58,7 +58,7 @@ struct vs_negotiators {
 };
 
 /* Starts the threads; exports come from x, ends are signalled on wake_fd. */
-int vs_neg_start(struct vs_negotiators *p, const struct vs_exports *x, int wake_fd);
+int vs_neg_start(struct vs_negotiators *p, struct vs_exports x, int wake_fd);
 /* Whether a newcomer can be taken (or a negotiator dropped for it) now:
  * 1, else 0 with *ms set to when to ask again (no later than it was). */
 int vs_neg_room(struct vs_negotiators *p, int *ms);

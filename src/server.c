@@ -88,7 +88,7 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 	for (unsigned i = 0; i < nslots && i < VS_SLOTS_AT_START; i++)
 		if (slot_add(srv))
 			return -1;
-	return vs_neg_start(&srv->neg, &src->x, srv->wake_fd);
+	return vs_neg_start(&srv->neg, vs_nbd_exports(src), srv->wake_fd);
 }
 
 /* An idle slot, locked; else NULL. */
