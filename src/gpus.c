@@ -36,10 +36,10 @@ int vs_gpus_open(struct vs_backend *gpu, struct vs_config *gcfg, unsigned *n,
 	const struct vs_backend_ops *ops = vs_backend_find(cfg->backend);
 	bool all = !strcmp(cfg->device, "all");
 	unsigned want = all ? 1 : split(cfg->device, spec);
-	if (all || !strcmp(ops->name, "host"))
-		snprintf(spec[0], sizeof spec[0], "%s", all ? "0" : cfg->device);
-	if (!strcmp(ops->name, "host"))
-		want = 1;   /* host memory is one device, whatever the list says */
+	if (all)
+		snprintf(spec[0], sizeof spec[0], "0");
+	if (!ops->count)
+		want = 1;   /* one device (host memory), whatever the list says */
 	*n = 0;
 	for (unsigned i = 0; i < want; i++) {
 		gcfg[i] = *cfg;
@@ -117,12 +117,9 @@ int vs_gpus_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 		chunk = want;   /* a small tier is one chunk of its size */
 	ctl->chunk = chunk;
 	ctl->max_cap = want;
-	/* The reserve policy shares a GPU's memory with its other users. The
-	 * host backend's "free memory" is the RAM that swap exists to relieve:
-	 * giving chunks back as it runs short would swap off exactly when the
-	 * pages have nowhere else to go. So the host tier never shrinks by
-	 * itself. */
-	bool automatic = cfg->automatic && strcmp(cfg->backend, "host") != 0;
+	/* The reserve policy shares a GPU's memory with its other users; a
+	 * backend serving the RAM that swap relieves never follows it. */
+	bool automatic = cfg->automatic && !tab->gpus[0]->ops->system_ram;
 	*p = (struct vs_policy){
 		.automatic = automatic, .release_on_battery = cfg->release_on_battery,
 		.chunk = chunk ? chunk : VS_BLOCK, .cap = want, .delay = cfg->grow_delay,
