@@ -116,7 +116,7 @@ static void cmd_chunks(struct vs_control *c, struct reply *r)
 	for (unsigned i = 0; i < n; i++)
 		say(r, "chunk %u gpu %u size %" PRIu64 " used %" PRIu64 " clients %u name %s.%u\n",
 		    ci[i].idx, ci[i].gpu, ci[i].size, ci[i].used, ci[i].clients,
-		    c->tab->export_name, ci[i].idx);
+		    c->cfg->export_name, ci[i].idx);
 	say(r, "ok\n");
 }
 
@@ -185,9 +185,9 @@ static void cmd_add(struct vs_control *c, const char *arg, struct reply *r)
 		    *why ? why : "allocation failed");
 	} else {
 		vs_log(LOG_NOTICE, "control: added chunk %u (%s on GPU %u) as export %s.%u",
-		       idx, s1, gpu, c->tab->export_name, idx);
+		       idx, s1, gpu, c->cfg->export_name, idx);
 		say(r, "chunk %u gpu %u size %" PRIu64 " name %s.%u\nok\n", idx, gpu, c->chunk,
-		    c->tab->export_name, idx);
+		    c->cfg->export_name, idx);
 	}
 	vs_control_sample(c, vs_now());
 }

@@ -26,24 +26,24 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 {
 	memset(c, 0, sizeof *c);
 	c->src = src;
+	c->x = vs_nbd_exports(src);
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
-	if (nbe > VS_NBD_QUEUES || vs_engine_init(&c->eng, NULL, cnt, VS_IN_CAP + VS_OUT_CAP))
-		return -1;
-	for (unsigned i = 0; i < nbe; i++) {
+	if (nbe > VS_MAX_GPUS)
+		return EINVAL;
+	int rc = vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP);
+	for (unsigned i = 0; i < nbe && !rc; i++) {
 		c->bes[i] = bes[i];
-		if (bes[i]->ops->queue_open(bes[i], &c->q[i])) {
-			vs_nbd_conn_free(c);
-			return -1;
-		}
-		c->nq++;
+		rc = bes[i]->ops->queue_open(bes[i], &c->q[i]);
+		c->nq += !rc;
 	}
-	c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
-	c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
-	if (!c->in || !c->out) {
+	if (!rc) {
+		c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
+		c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
+		rc = c->in && c->out ? 0 : ENOMEM;
+	}
+	if (rc)
 		vs_nbd_conn_free(c);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 void vs_nbd_conn_free(struct vs_nbd_conn *c)
@@ -372,7 +372,7 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	s.deadline.tv_sec += HANDSHAKE_S;
 	const struct vs_hs_io io = { hs_read, hs_write, &s };
 	const char *why = "";
-	enum vs_hs_result hs = vs_handshake_in(&io, &c->src->x, &c->exp, &why);
+	enum vs_hs_result hs = vs_handshake(&io, &c->x, &c->exp, &why);
 	if (hs != VS_HS_GO) {
 		if (hs == VS_HS_ERROR)
 			vs_engine_refused(&c->eng);
@@ -381,7 +381,7 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	}
 	struct vs_store *st;
 	unsigned qi;
-	if (c->src->attach(c->src->ctx, c->exp.cookie, &st, &qi) || qi >= c->nq) {
+	if (vs_chunks_pin(c->src->tab, c->exp.cookie, &st, &qi) || qi >= c->nq) {
 		/* Freed between the client's choice and now: hanging up is
 		 * the only answer left once GO was acknowledged. */
 		vs_log(LOG_WARNING, "the export a client chose was freed during its handshake");
@@ -396,5 +396,5 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	c->out_used = 0;
 	transmission(c, fd);
 	vs_engine_bind(&c->eng, NULL, NULL);
-	c->src->detach(c->src->ctx, c->exp.cookie);
+	vs_chunks_unpin(c->src->tab, c->exp.cookie);
 }

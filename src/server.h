@@ -33,7 +33,7 @@ struct vs_server {
 	int wake_fd;            /* eventfd: a worker finished a connection */
 	unsigned nslots;        /* ready, with a worker each */
 	unsigned cap;           /* --max-clients */
-	struct vs_backend *bes[VS_NBD_QUEUES];
+	struct vs_backend *bes[VS_MAX_GPUS];
 	unsigned nbe;
 	const struct vs_nbd_source *src;
 	struct vs_slot *slots;
