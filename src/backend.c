@@ -8,16 +8,32 @@
 #include "config.h"
 #include "log.h"
 
+/* Every backend, once: lookup, the check of VRAM_SWAP_BACKEND and --help
+ * all ask this list. */
+static const struct vs_backend_ops *const backends[] = {
+	&vs_backend_cuda,
+	&vs_backend_host,
+};
+
 const struct vs_backend_ops *vs_backend_find(const char *name)
 {
-	static const struct vs_backend_ops *const all[] = {
-		&vs_backend_cuda,
-		&vs_backend_host,
-	};
-	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-		if (strcmp(all[i]->name, name) == 0)
-			return all[i];
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
 	return NULL;
+}
+
+void vs_backend_names(char *out, size_t n, const char *lead, const char *last,
+                      bool memory)
+{
+	size_t nb = sizeof backends / sizeof backends[0], used = 0;
+	int k = snprintf(out, n, "%s", lead);
+	for (size_t i = 0; i < nb && k >= 0 && (used += (size_t)k) < n; i++) {
+		const char *sep = !i ? "" : i + 1 == nb ? last : ", ";
+		k = memory ? snprintf(out + used, n - used, "%s%s (%s)", sep, backends[i]->name,
+		                      backends[i]->memory)
+		           : snprintf(out + used, n - used, "%s%s", sep, backends[i]->name);
+	}
 }
 
 void vs_fmt_size(char *b, size_t n, uint64_t v)

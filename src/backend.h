@@ -22,6 +22,7 @@
 #ifndef VS_BACKEND_H
 #define VS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,10 @@ struct vs_queue;     /* one per connection worker: a stream, scratch space */
 struct vs_backend_ops {
 	const char *name;
 	const char *memory;   /* what it serves from, for messages: "VRAM", "RAM" */
+	/* Its free memory is the RAM that swap relieves: the tier never
+	 * follows the reserve (it would swap off just when pages have nowhere
+	 * else to go). */
+	bool system_ram;
 	/* Find and prepare the device; no allocation yet. On failure log one
 	 * clear line. */
 	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
@@ -102,6 +107,10 @@ extern const struct vs_backend_ops vs_backend_cuda;
 
 /* Looks a backend up by name; NULL if unknown. */
 const struct vs_backend_ops *vs_backend_find(const char *name);
+/* Every backend's name (with memory: "cuda (VRAM)"), after lead and
+ * separated by commas, last before the last one: "cuda or host". */
+void vs_backend_names(char *out, size_t n, const char *lead, const char *last,
+                      bool memory);
 
 /* Allocates as the settings say: want bytes (already resolved), backing
  * off by --step down to --min-size when allocation fails. Fills *mem and

@@ -178,6 +178,7 @@ static void host_close(struct vs_backend *be) { (void)be; }
 const struct vs_backend_ops vs_backend_host = {
 	.name = "host",
 	.memory = "RAM",
+	.system_ram = true,
 	.open = host_open,
 	.mem_info = host_mem_info,
 	.alloc = host_alloc,

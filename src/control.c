@@ -272,7 +272,7 @@ static void cmd_cap(struct vs_control *c, const char *arg, struct vs_ctl_reply *
 		cap = c->max_cap;
 	} else if (!strcmp(arg, "0")) {
 		cap = 0;
-	} else if (vs_parse_size(arg, true, &s, &why)) {
+	} else if ((why = vs_parse_size(arg, true, &s))) {
 		pthread_mutex_unlock(&c->mu);
 		say(r, "error: invalid size '%s': %s\n", arg, why);
 		return;

@@ -33,10 +33,11 @@ int vs_gpus_open(struct vs_backend *gpu, struct vs_config *gcfg, unsigned *n,
 	bool all = !strcmp(cfg->device, "all");
 	/* A backend that cannot count its devices has one (host memory),
 	 * whatever the list says. */
-	bool one = !ops->count;
-	unsigned want = all || one ? 1 : split(cfg->device, spec);
-	if (all || one)
-		snprintf(spec[0], sizeof spec[0], "%s", all ? "0" : cfg->device);
+	unsigned want = all ? 1 : split(cfg->device, spec);
+	if (all)
+		snprintf(spec[0], sizeof spec[0], "0");
+	if (!ops->count)
+		want = 1;
 	*n = 0;
 	for (unsigned i = 0; i < want; i++) {
 		gcfg[i] = *cfg;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "backend.h"
 #include "config.h"
 #include "control.h"
 
@@ -56,7 +57,7 @@ static const char *check_size_pct(const char *v, char norm[VS_VALUE_MAX])
 	if (!matches(v, "^[0-9]+(%|[KkMmGgTt]([iI][bB])?)?$"))
 		return "expected a size such as 8G, 512M, 1048576, or a percentage of "
 		       "free VRAM such as 75%";
-	if (vs_parse_size(v, true, &s, &why))
+	if ((why = vs_parse_size(v, true, &s)))
 		return why;
 	size_norm(norm, &s);
 	return NULL;
@@ -68,7 +69,7 @@ static const char *check_size(const char *v, char norm[VS_VALUE_MAX])
 	const char *why;
 	if (!matches(v, "^[0-9]+([KkMmGgTt]([iI][bB])?)?$"))
 		return "expected a size such as 1G, 512M or 1048576 (suffixes K, M, G, T)";
-	if (vs_parse_size(v, false, &s, &why))
+	if ((why = vs_parse_size(v, false, &s)))
 		return why;
 	size_norm(norm, &s);
 	return NULL;
@@ -97,7 +98,7 @@ static const char *check_reserve(const char *v, char norm[VS_VALUE_MAX])
 	if (!matches(v, "^[0-9]+(%|[KkMmGgTt]([iI][bB])?)?$"))
 		return "expected 0, a size such as 2G, or a percentage of each GPU's memory "
 		       "such as 20%";
-	if (vs_parse_size(v, true, &s, &why))
+	if ((why = vs_parse_size(v, true, &s)))
 		return why;
 	if (s.percent == 100)
 		return "a reserve of 100% leaves nothing to use";
@@ -115,7 +116,7 @@ static const char *check_chunk(const char *v, char norm[VS_VALUE_MAX])
 	if (why)
 		return why;
 	struct vs_size s;
-	vs_parse_size(v, false, &s, &why);
+	vs_parse_size(v, false, &s);
 	if (s.bytes < (64ull << 20) || s.bytes % (2ull << 20))
 		return "expected auto, or a multiple of 2M of at least 64M";
 	return NULL;
@@ -138,8 +139,11 @@ static const char *check_on_battery(const char *v, char norm[VS_VALUE_MAX])
 
 static const char *check_backend(const char *v, char norm[VS_VALUE_MAX])
 {
-	if (strcmp(v, "cuda") && strcmp(v, "host"))
-		return "expected cuda or host";
+	static char why[128];
+	if (!vs_backend_find(v)) {
+		vs_backend_names(why, sizeof why, "expected ", " or ", false);
+		return why;
+	}
 	copy(norm, v);
 	return NULL;
 }
@@ -230,30 +234,51 @@ static const char *check_status_file(const char *v, char norm[VS_VALUE_MAX])
 	return NULL;
 }
 
+/* ---- into struct vs_config: one function per type of field ------------ */
+
+static void store_str(const char **f, const char *v) { *f = v; }
+static void store_uint(unsigned *f, const char *v) { *f = (unsigned)strtoul(v, NULL, 10); }
+static void store_on(bool *f, const char *v) { *f = !strcmp(v, "on"); }
+static void store_release(bool *f, const char *v) { *f = !strcmp(v, "release"); }
+
+/* A size, a percentage, or 0 (the reserve's none). */
+static void store_size(struct vs_size *f, const char *v)
+{
+	*f = (struct vs_size){ 0 };
+	if (strcmp(v, "0"))
+		vs_parse_size(v, true, f);
+}
+
+/* Bytes, or 0 for auto. */
+static void store_bytes(uint64_t *f, const char *v)
+{
+	struct vs_size s = { 0 };
+	if (strcmp(v, "auto"))
+		vs_parse_size(v, false, &s);
+	*f = s.bytes;
+}
+
+/* Each row's store, typed by its field (a mismatch does not compile). */
+#define VS_STORE_ALL(id, field, store) \
+	static void store_##id(struct vs_config *c, const char *v) { store(&c->field, v); }
+#define VS_STORE_DAEMON VS_STORE_ALL
+#define VS_STORE_FILE(id, field, store)
+#define VS_X_STORE(id, env, flag, sh, arg, def, check, where, type, field, store, help) \
+	VS_STORE_##where(id, field, store)
+VS_SETTINGS(VS_X_STORE)
+
+#define VS_ROW_STORE_ALL(id) store_##id
+#define VS_ROW_STORE_DAEMON(id) store_##id
+#define VS_ROW_STORE_FILE(id) NULL
+#define VS_IN_FILE_ALL true
+#define VS_IN_FILE_DAEMON false
+#define VS_IN_FILE_FILE true
+#define VS_X_ROW(id, env, flag, sh, arg, def, check, where, type, field, store, help) \
+	[VS_K_##id] = { env, flag, sh, arg, def, VS_IN_FILE_##where, check, \
+	                VS_ROW_STORE_##where(id), help },
+
 const struct vs_setting vs_settings[VS_NKEYS] = {
-	[VS_K_SIZE]        = { "VRAM_SWAP_SIZE", "--size", "75%", true, check_size_pct },
-	[VS_K_MIN_SIZE]    = { "VRAM_SWAP_MIN_SIZE", "--min-size", "1G", true, check_size },
-	[VS_K_STEP]        = { "VRAM_SWAP_STEP", "--step", "512M", true, check_size },
-	[VS_K_DEVICE]      = { "VRAM_SWAP_DEVICE", "--device", "0", true, check_device },
-	[VS_K_BACKEND]     = { "VRAM_SWAP_BACKEND", "--backend", "cuda", true, check_backend },
-	[VS_K_PRIORITY]    = { "VRAM_SWAP_PRIORITY", NULL, "1000", true, check_priority },
-	[VS_K_CONNECTIONS] = { "VRAM_SWAP_CONNECTIONS", NULL, "4", true, check_connections },
-	[VS_K_NBD_DEVICE]  = { "VRAM_SWAP_NBD_DEVICE", NULL, "auto", true, check_nbd_device },
-	[VS_K_DISCARD]     = { "VRAM_SWAP_DISCARD", NULL, "on", true, check_on_off },
-	[VS_K_SOCKET]      = { "VRAM_SWAP_SOCKET", "--socket", "/run/vram-swap/vram-swapd.sock",
-	                       true, check_socket },
-	[VS_K_EXPORT]      = { "VRAM_SWAP_EXPORT", "--export", "vram-swap", true, check_export },
-	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "64", true,
-	                       check_max_clients },
-	[VS_K_CHUNK]       = { "VRAM_SWAP_CHUNK", "--chunk", "auto", true, check_chunk },
-	[VS_K_RESERVE]     = { "VRAM_SWAP_RESERVE", "--reserve", "20%", true, check_reserve },
-	[VS_K_AUTO]        = { "VRAM_SWAP_AUTO", "--auto", "on", true, check_on_off },
-	[VS_K_GROW_DELAY]  = { "VRAM_SWAP_GROW_DELAY", "--grow-delay", "60", true,
-	                       check_grow_delay },
-	[VS_K_ON_BATTERY]  = { "VRAM_SWAP_ON_BATTERY", "--on-battery", "keep", true,
-	                       check_on_battery },
-	[VS_K_STATUS_FILE] = { "VRAM_SWAP_STATUS_FILE", "--status-file", "/run/vram-swap/status",
-	                       false, check_status_file },
+	VS_SETTINGS(VS_X_ROW)
 };
 
 const char *vs_setting_check(enum vs_key k, const char *v, char norm[VS_VALUE_MAX])
@@ -272,16 +297,6 @@ static int key_of(const char *name)
 		if (vs_settings[k].in_file && !strcmp(vs_settings[k].env, name))
 			return k;
 	return -1;
-}
-
-static void known_keys(char *out, size_t n)
-{
-	size_t used = 0;
-	out[0] = 0;
-	for (int k = 0; k < VS_NKEYS && used < n; k++)
-		if (vs_settings[k].in_file)
-			used += (size_t)snprintf(out + used, n - used, "%s%s", used ? " " : "",
-			                         vs_settings[k].env);
 }
 
 static void bad_line(const char *path, unsigned line, const char *key, const char *val,
@@ -339,10 +354,12 @@ static int parse_line(const char *path, unsigned lineno, char *line,
 	}
 	int k = key_of(p);
 	if (k < 0) {
-		char keys[512];
-		known_keys(keys, sizeof keys);
-		fprintf(stderr, "vram-swapd: %s:%u: unknown key %s (value '%s'); known keys: %s\n",
-		        path, lineno, p, val, keys);
+		fprintf(stderr, "vram-swapd: %s:%u: unknown key %s (value '%s'); known keys:",
+		        path, lineno, p, val);
+		for (int i = 0; i < VS_NKEYS; i++)
+			if (vs_settings[i].in_file)
+				fprintf(stderr, " %s", vs_settings[i].env);
+		fputc('\n', stderr);
 		return -1;
 	}
 	char why[160];

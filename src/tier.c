@@ -39,12 +39,9 @@ int vs_tier_size(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 		chunk = want;   /* a small tier is one chunk of its size */
 	ctl->chunk = chunk;
 	ctl->max_cap = want;
-	/* The reserve policy shares a GPU's memory with its other users. The
-	 * host backend's "free memory" is the RAM that swap exists to relieve:
-	 * giving chunks back as it runs short would swap off exactly when the
-	 * pages have nowhere else to go. So the host tier never shrinks by
-	 * itself. */
-	bool automatic = cfg->automatic && strcmp(cfg->backend, "host") != 0;
+	/* The reserve policy shares a GPU's memory with its other users; a
+	 * backend serving the RAM that swap relieves never follows it. */
+	bool automatic = cfg->automatic && !tab->gpus[0]->ops->system_ram;
 	*p = (struct vs_policy){
 		.automatic = automatic, .release_on_battery = cfg->release_on_battery,
 		.chunk = chunk ? chunk : VS_BLOCK, .cap = want, .delay = cfg->grow_delay,

@@ -281,7 +281,8 @@ bad() {
 		grep -qx "# Default: $value" <(sed -n "/^# Default:/h; /^$key=/{x;p}" "$DEFAULTS") ||
 			fail "$key=$value: the comment above it states another default"
 	done < <(grep -E '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS")
-	[[ $(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS") == 17 ]]
+	run "$VS_REAL_DAEMON" --check-config
+	assert_equal "$(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS")" "${#lines[@]}"
 }
 
 @test "defaults: the shipped file reads the same in sh as in the scripts" {
@@ -377,5 +378,46 @@ agree() {
 			grep -qF "| \`$key\` | \`$value\` |" "$REPO/$doc" ||
 				fail "$doc does not give $key the default $value"
 		done <<<"$want"
+		# ... and no key the daemon does not know.
+		assert_equal "$(grep -oE '^\| `VRAM_SWAP_[A-Z_]+` \|' "$REPO/$doc" | tr -d '|` ' | sort)" \
+			"$(cut -d= -f1 <<<"$want" | sort)"
 	done
+}
+
+# The daemon's own list of its flags, from --help: "FLAG ENV DEFAULT" lines.
+daemon_flags() {
+	local line flag=
+	"$VS_REAL_DAEMON" --help | while IFS= read -r line; do
+		if [[ $line =~ ^\ +(-.,\ )?--([a-z-]+)= ]]; then
+			flag=${BASH_REMATCH[2]}
+		elif [[ $line =~ ^\ +(VRAM_SWAP_[A-Z_]+)\ \(default\ (.*)\)$ ]]; then
+			printf '%s %s %s\n' "$flag" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+		fi
+	done
+}
+
+@test "defaults: docs/DESIGN.md's table of flags is the daemon's" {
+	local flag env def n=0
+	while read -r flag env def; do
+		grep -qF "| \`--$flag\` | \`$env\` | \`$def\`" "$REPO/docs/DESIGN.md" ||
+			fail "docs/DESIGN.md does not give --$flag the variable $env and the default $def"
+		n=$((n + 1))
+	done < <(daemon_flags)
+	((n > 10)) || fail "--help lists only $n settings"
+	assert_equal "$(grep -cE '^\| `--[a-z-]+` \| `VRAM_SWAP_' "$REPO/docs/DESIGN.md")" "$n"
+}
+
+@test "defaults: vram-swapd(8) documents every flag with its variable and default" {
+	local flag env def body n=0 page
+	page=$(MANWIDTH=4000 man -l "$REPO/man/vram-swapd.8" 2>/dev/null | col -bx)
+	while read -r flag env def; do
+		grep -qE "\[--$flag( |\])" <<<"$page" || fail "the SYNOPSIS lacks --$flag"
+		body=$(grep -A1 -E "^ {7}(-., )?--$flag( |$)" <<<"$page" | tail -n 1)
+		[[ -n $body ]] || fail "no entry for --$flag under OPTIONS"
+		[[ $body == *"Default $def."* ]] || fail "--$flag: the entry does not say Default $def."
+		[[ $body == *"Variable: $env."* ]] || fail "--$flag: the entry does not name $env"
+		n=$((n + 1))
+	done < <(daemon_flags)
+	# ... and no other option but --ctl, --check-config, --verbose, --help, --version.
+	assert_equal "$(grep -cE '^ {7}(-., )?--[a-z-]+( |$)' <<<"$page")" "$((n + 5))"
 }

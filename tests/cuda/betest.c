@@ -143,17 +143,16 @@ int main(int argc, char **argv)
 {
 	struct vs_config cfg = { .backend = "cuda", .device = "0",
 		.size = { .bytes = 64u << 20 }, .min_size = 4u << 20, .step = 16u << 20 };
-	const char *why;
 	int c;
 
 	while ((c = getopt(argc, argv, "b:d:s:m:p:t:T:rg:")) != -1) {
 		switch (c) {
 		case 'b': cfg.backend = optarg; break;
 		case 'd': cfg.device = optarg; break;
-		case 's': if (vs_parse_size(optarg, true, &cfg.size, &why)) goto usage; break;
+		case 's': if (vs_parse_size(optarg, true, &cfg.size)) goto usage; break;
 		case 'm': case 'p': {
 			struct vs_size s;
-			if (vs_parse_size(optarg, false, &s, &why))
+			if (vs_parse_size(optarg, false, &s))
 				goto usage;
 			*(c == 'm' ? &cfg.min_size : &cfg.step) = s.bytes;
 			break;
