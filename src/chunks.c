@@ -152,7 +152,7 @@ int vs_chunks_nth(struct vs_chunks *t, unsigned nth, struct vs_chunk_ref *r)
 	return rc;
 }
 
-int vs_chunks_pin(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsigned *gpu)
+int vs_chunks_pin(struct vs_chunks *t, uint64_t key)
 {
 	if (KEY_IDX(key) >= VS_MAX_CHUNKS)
 		return ENOENT;
@@ -161,12 +161,18 @@ int vs_chunks_pin(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsig
 	pthread_mutex_lock(&t->mu);
 	if (c->state == VS_CHUNK_SERVING && c->gen == KEY_GEN(key)) {
 		c->clients++;
-		*st = &c->st;
-		*gpu = c->gpu;
 		rc = 0;
 	}
 	pthread_mutex_unlock(&t->mu);
 	return rc;
+}
+
+void vs_chunks_pinned(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsigned *gpu)
+{
+	/* Pinned, so neither freed nor moved: no lock needed. */
+	struct vs_chunk *c = &t->c[KEY_IDX(key)];
+	*st = &c->st;
+	*gpu = c->gpu;
 }
 
 void vs_chunks_unpin(struct vs_chunks *t, uint64_t key)

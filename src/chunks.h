@@ -78,10 +78,12 @@ int vs_chunks_ref(struct vs_chunks *t, unsigned idx, struct vs_chunk_ref *r);
 /* The nth serving chunk in index order (0: the lowest numbered): 0, or
  * ENOENT past the last. */
 int vs_chunks_nth(struct vs_chunks *t, unsigned nth, struct vs_chunk_ref *r);
-/* Pins the chunk key names (its store, and the GPU whose queue moves its
- * data): 0, or ENOENT if it was freed since it was looked up. */
-int vs_chunks_pin(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsigned *gpu);
+/* Pins the chunk key names: 0, or ENOENT if it was freed since it was
+ * looked up. */
+int vs_chunks_pin(struct vs_chunks *t, uint64_t key);
 void vs_chunks_unpin(struct vs_chunks *t, uint64_t key);
+/* A pinned chunk's store, and the GPU whose queue moves its data. */
+void vs_chunks_pinned(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsigned *gpu);
 
 /* Snapshot of the serving chunks (at most VS_MAX_CHUNKS); returns the count. */
 unsigned vs_chunks_list(struct vs_chunks *t, struct vs_chunk_info *out);

@@ -39,6 +39,17 @@ static int send_infos(const struct vs_hs_io *io, uint32_t opt, const struct vs_e
 	return reply(io, opt, NBD_REP_ACK, NULL, 0);
 }
 
+static int claim(const struct vs_exports *x, const struct vs_export *e)
+{
+	return x->claim ? x->claim(x->ctx, e) : 0;
+}
+
+void vs_hs_release(const struct vs_exports *x, const struct vs_export *e)
+{
+	if (x->release)
+		x->release(x->ctx, e);
+}
+
 enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_exports *x,
                                struct vs_export *e, const char **why)
 {
@@ -86,7 +97,7 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 		case NBD_OPT_EXPORT_NAME:
 			/* No error reply exists for this option: an unknown
 			 * name can only be answered by hanging up. */
-			if (x->find(x->ctx, data, len, e)) {
+			if (x->find(x->ctx, data, len, e) || claim(x, e)) {
 				*why = "unknown export name";
 				return VS_HS_ERROR;
 			}
@@ -94,6 +105,7 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 			put16(b + 8, e->flags);
 			if (io->write(io->ctx, b, 10) ||
 			    (!no_zeroes && io->write(io->ctx, zeroes, sizeof zeroes))) {
+				vs_hs_release(x, e);
 				*why = "client went away";
 				return VS_HS_CLOSED;
 			}
@@ -126,13 +138,19 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 				rc = reply(io, opt, NBD_REP_ERR_INVALID, NULL, 0);
 				break;
 			}
-			if (x->find(x->ctx, data + 4, nlen, e)) {
+			/* A GO claims the export before its ACK: freed in
+			 * between, it is unknown now, and the client may ask
+			 * again. */
+			if (x->find(x->ctx, data + 4, nlen, e) ||
+			    (opt == NBD_OPT_GO && claim(x, e))) {
 				rc = reply(io, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
 				break;
 			}
 			/* Info requests need no answer beyond what we always
 			 * send: unknown ones are ignored, as the spec allows. */
 			if (send_infos(io, opt, e)) {
+				if (opt == NBD_OPT_GO)
+					vs_hs_release(x, e);
 				*why = "client went away";
 				return VS_HS_CLOSED;
 			}

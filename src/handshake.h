@@ -29,6 +29,12 @@ struct vs_exports {
 	/* Writes the i-th export's name (NUL-terminated) into buf; -1 past
 	 * the last. */
 	int (*list)(void *ctx, unsigned i, char *buf, size_t n);
+	/* Optional. Holds the chosen export for the connection (0), or -1 if
+	 * it went away since find(); called before the client is told it
+	 * may start, so nothing can take the export from under a client
+	 * that was told yes. release() undoes it. */
+	int (*claim)(void *ctx, const struct vs_export *e);
+	void (*release)(void *ctx, const struct vs_export *e);
 	void *ctx;
 };
 
@@ -46,7 +52,10 @@ enum vs_hs_result {
 
 /* Runs the handshake; on VS_HS_GO *chosen is the export the client chose;
  * on failure *why says what went wrong (for the log). */
+/* On VS_HS_GO the chosen export is claimed: whoever ends the connection
+ * releases it (vs_hs_release). */
 enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_exports *x,
                                struct vs_export *chosen, const char **why);
+void vs_hs_release(const struct vs_exports *x, const struct vs_export *e);
 
 #endif

@@ -347,10 +347,11 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd, const struct vs_export *ex
 	c->exp = *exp;
 	struct vs_store *st;
 	unsigned qi;
-	if (vs_chunks_pin(c->src->tab, c->exp.cookie, &st, &qi) || qi >= c->nq) {
-		/* Freed between the client's choice and now: hanging up is
-		 * the only answer left once GO was acknowledged. */
-		vs_log(LOG_WARNING, "the export a client chose was freed during its handshake");
+	/* The handshake pinned the chunk before it said yes. */
+	vs_chunks_pinned(c->src->tab, c->exp.cookie, &st, &qi);
+	if (qi >= c->nq) {
+		vs_log(LOG_ERR, "no queue for GPU %u on this connection", qi);
+		vs_chunks_unpin(c->src->tab, c->exp.cookie);
 		return;
 	}
 	vs_engine_bind(&c->eng, st, c->q[qi]);

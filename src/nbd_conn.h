@@ -47,8 +47,9 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
                      const struct vs_nbd_source *src, struct vs_counters *cnt);
 void vs_nbd_conn_free(struct vs_nbd_conn *c);
 
-/* Transmission on fd, whose handshake chose exp (server.c negotiates),
- * until the client leaves or breaks the protocol. Does not close fd. */
+/* Transmission on fd, whose handshake chose and pinned exp (negotiate.c),
+ * until the client leaves or breaks the protocol; unpins exp. Does not
+ * close fd. */
 void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd, const struct vs_export *exp);
 
 #endif

@@ -58,7 +58,20 @@ static int x_list(void *ctx, unsigned nth, char *buf, size_t n)
 	return 0;
 }
 
+static int x_claim(void *ctx, const struct vs_export *e)
+{
+	const struct vs_nbd_source *s = ctx;
+	return vs_chunks_pin(s->tab, e->cookie) ? -1 : 0;
+}
+
+static void x_release(void *ctx, const struct vs_export *e)
+{
+	const struct vs_nbd_source *s = ctx;
+	vs_chunks_unpin(s->tab, e->cookie);
+}
+
 struct vs_exports vs_nbd_exports(const struct vs_nbd_source *src)
 {
-	return (struct vs_exports){ x_find, x_list, (void *)src };
+	return (struct vs_exports){ .find = x_find, .list = x_list, .claim = x_claim,
+	                            .release = x_release, .ctx = (void *)src };
 }

@@ -4,7 +4,8 @@
  * attaches each as its own nbd device and swap area); the bare name and the
  * default (empty) name reach the lowest numbered chunk, so a one-chunk
  * daemon looks as a single export always did. An export's cookie is its
- * chunk's key (chunks.h), which the connection pins after GO.
+ * chunk's key (chunks.h); a GO pins it before its ACK, and whoever ends the
+ * connection unpins it.
  */
 #ifndef VS_NBD_EXPORTS_H
 #define VS_NBD_EXPORTS_H

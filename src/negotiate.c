@@ -206,8 +206,12 @@ int vs_neg_take(struct vs_negotiators *p, int *fd, int *pid, enum vs_hs_result *
 			continue;
 		*fd = g->fd;
 		*pid = g->pid;
-		*res = g->evicted && g->res == VS_HS_GO ? VS_HS_CLOSED : g->res;
+		*res = g->res;
 		*exp = g->exp;
+		if (g->evicted && g->res == VS_HS_GO) {
+			vs_hs_release(&p->x, &g->exp);
+			*res = VS_HS_CLOSED;
+		}
 		if (g->evicted)
 			p->evicting = false;
 		g->fd = -1;

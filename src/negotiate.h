@@ -70,8 +70,8 @@ void vs_neg_give(struct vs_negotiators *p, int fd, int pid);
 /* None idle and a newcomer queued: drops the negotiator silent longest, if
  * one has been silent past its patience and no drop is under way. */
 void vs_neg_evict(struct vs_negotiators *p);
-/* Takes one ended negotiation: 1 with its fd, peer pid, result and export,
- * the negotiator idle again; 0 if none ended. */
+/* Takes one ended negotiation: 1 with its fd, peer pid, result and export
+ * (pinned, on VS_HS_GO), the negotiator idle again; 0 if none ended. */
 int vs_neg_take(struct vs_negotiators *p, int *fd, int *pid, enum vs_hs_result *res,
                 struct vs_export *exp);
 

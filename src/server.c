@@ -159,6 +159,7 @@ static void hand_over(struct vs_server *srv, int fd, int pid, const struct vs_ex
 	if (!s) {
 		/* Its GO was acknowledged: hanging up is all that is left. */
 		refuse_busy(srv, pid);
+		vs_hs_release(&srv->neg.x, exp);
 		close(fd);
 		atomic_fetch_sub(&srv->clients, 1);
 		return;

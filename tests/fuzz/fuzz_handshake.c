@@ -5,6 +5,7 @@
  * chunk 1. The backend behind the table moves no data (nothing here
  * does). An export the client chose must pin a serving chunk of the size
  * the handshake announced. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +73,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct vs_store *st;
 	unsigned gpu;
-	if (vs_chunks_pin(&tab, e.cookie, &st, &gpu) || gpu != 0 || st->pages * 4096 != e.size)
-		abort();
+	vs_chunks_pinned(&tab, e.cookie, &st, &gpu);
 	unsigned idx = (unsigned)(e.size / 4096 - 1);
-	if (idx != 1 && idx != 2 && idx != 10 && idx != 63)
+	if (gpu != 0 || st->pages * 4096 != e.size ||
+	    (idx != 1 && idx != 2 && idx != 10 && idx != 63))
 		abort();
-	vs_chunks_unpin(&tab, e.cookie);
+	/* The handshake pinned it: a free is refused until it is released. */
+	if (vs_chunks_free(&tab, idx) != EBUSY)
+		abort();
+	vs_hs_release(&x, &e);
 	return 0;
 }

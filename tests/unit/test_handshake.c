@@ -64,7 +64,8 @@ static int one_list(void *ctx, unsigned i, char *buf, size_t n)
 
 static enum vs_hs_result run(const uint8_t *in, size_t n, struct mem *m)
 {
-	static const struct vs_exports x = { one_find, one_list, (void *)&the_export };
+	static const struct vs_exports x = { .find = one_find, .list = one_list,
+	                                     .ctx = (void *)&the_export };
 	struct vs_export chosen;
 	memset(m, 0, sizeof *m);
 	m->in = in;

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "nbd.h"
 #include "nbd_exports.h"
+#include "wire.h"
 
 #define MiB (1u << 20)
 
@@ -25,6 +26,59 @@ static uint64_t find(const struct vs_exports *x, const char *name, struct vs_exp
 	if (!e)
 		e = &tmp;
 	return x->find(x->ctx, (const uint8_t *)name, (uint32_t)strlen(name), e) ? 0 : e->size;
+}
+
+/* A client's bytes for the handshake: fixed newstyle, then GO for name
+ * (no info requests), then ABORT should the GO be refused. */
+struct mem { uint8_t in[256]; size_t len, pos; struct vs_chunks *tab; };
+static int free_at_ack = -1;
+
+static int mread(void *ctx, void *buf, size_t n)
+{
+	struct mem *m = ctx;
+	if (m->len - m->pos < n)
+		return -1;
+	memcpy(buf, m->in + m->pos, n);
+	m->pos += n;
+	return 0;
+}
+
+/* On GO's ACK, what freeing chunk 12 would answer at that moment. */
+static int mwrite(void *ctx, const void *buf, size_t n)
+{
+	struct mem *m = ctx;
+	const uint8_t *b = buf;
+	if (n == 20 && get32(b + 8) == NBD_OPT_GO && get32(b + 12) == NBD_REP_ACK) {
+		free_at_ack = vs_chunks_free(m->tab, 12);
+		if (!free_at_ack)
+			vs_chunks_adopt(m->tab, 0, 0xd000, 13 * MiB);
+	}
+	return 0;
+}
+
+static enum vs_hs_result go(const struct vs_exports *x, struct vs_chunks *tab,
+                            const char *name, struct vs_export *e)
+{
+	static struct mem m;
+	uint32_t nl = (uint32_t)strlen(name);
+	memset(&m, 0, sizeof m);
+	m.tab = tab;
+	put32(m.in, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	put64(m.in + 4, NBD_IHAVEOPT);
+	put32(m.in + 12, NBD_OPT_GO);
+	put32(m.in + 16, 4 + nl + 2);
+	put32(m.in + 20, nl);
+	memcpy(m.in + 24, name, nl);
+	put16(m.in + 24 + nl, 0);
+	size_t p = 26 + nl;
+	put64(m.in + p, NBD_IHAVEOPT);
+	put32(m.in + p + 8, NBD_OPT_ABORT);
+	put32(m.in + p + 12, 0);
+	m.len = p + 16;
+	free_at_ack = -1;
+	const struct vs_hs_io io = { mread, mwrite, &m };
+	const char *why = "";
+	return vs_handshake(&io, x, e, &why);
 }
 
 int main(void)
@@ -85,13 +139,27 @@ int main(void)
 	CHECK_EQ(find(&x, "vram-swap.1", &e), 5 * MiB);
 	struct vs_store *st;
 	unsigned gpu = 9;
-	CHECK_EQ(vs_chunks_pin(&tab, old, &st, &gpu), ENOENT);
-	CHECK_EQ(vs_chunks_pin(&tab, e.cookie, &st, &gpu), 0);
+	struct vs_export stale = e;
+	stale.cookie = old;
+	CHECK(x.claim(x.ctx, &stale) != 0);
+	CHECK_EQ(x.claim(x.ctx, &e), 0);
+	vs_chunks_pinned(&tab, e.cookie, &st, &gpu);
 	CHECK(gpu == 0 && st->mem == 0x99000);
 	CHECK_EQ(vs_chunks_free(&tab, 1), EBUSY);
-	vs_chunks_unpin(&tab, e.cookie);
+	x.release(x.ctx, &e);
 	CHECK_EQ(vs_chunks_free(&tab, 1), 0);
-	CHECK_EQ(vs_chunks_pin(&tab, e.cookie, &st, &gpu), ENOENT);
+	CHECK(x.claim(x.ctx, &e) != 0);
+
+	/* A real handshake: by the time the client reads GO's ACK, the chunk
+	 * is pinned, so a free that races the client's first request is
+	 * refused rather than taking the chunk from under it. */
+	CHECK_EQ(go(&x, &tab, "vram-swap.12", &e), VS_HS_GO);
+	CHECK_EQ(free_at_ack, EBUSY);
+	CHECK_EQ(e.size, 13 * MiB);
+	vs_hs_release(&x, &e);
+	/* A freed chunk is unknown to a GO (ERR_UNKNOWN, and the client,
+	 * here, aborts). */
+	CHECK_EQ(go(&x, &tab, "vram-swap.1", &e), VS_HS_CLOSED);
 
 	/* The default name follows the lowest numbered chunk. */
 	CHECK(vs_chunks_free(&tab, 0) == 0);
