@@ -93,7 +93,11 @@ kernel_clean() {
 WATCH=vram-swap-watch.service
 # A step that waited for TimeoutStopSec= (2 min) hung, whatever it ended in.
 STEP_LIMIT=100
-unit_full() { systemctl show -p ActiveState,SubState,Result --value "$1" 2>/dev/null | paste -sd/; }
+# systemctl show lists properties in its own order, whatever -p says.
+unit_full() {
+	systemctl show -p ActiveState,SubState,Result "$1" 2>/dev/null |
+		awk -F= '{ v[$1] = $2 } END { print v["ActiveState"] "/" v["SubState"] "/" v["Result"] }'
+}
 # Our units that systemd lists as failed, by name.
 failed_units() { systemctl --failed --plain --no-legend 'vram-swap*' 2>/dev/null | awk '{ print $1 }' | paste -sd' '; }
 
@@ -397,7 +401,7 @@ envfile_compare() {
 			want=$n
 		fi
 		[ "${cc[$key]}" = "$want" ] ||
-			out+="$key: check-config says '$(printf %q "${cc[$key]}" | cut -c1-60)', systemd gives '$(printf %q "$raw" | cut -c1-60)' (normal form '$(printf %q "$want" | cut -c1-60)'); "
+			out+="$key: check-config says '$(printf %q "${cc[$key]}" | cut -c1-60)', systemd gives $([ -n "$raw" ] && echo "'$(printf %q "$raw" | cut -c1-60)'" || echo nothing) (normal form '$(printf %q "$want" | cut -c1-60)'); "
 	done
 	if [ -z "$out" ] && [ "${EC_FLAGS[$name]}" = start ]; then
 		# check-config's yes must be the daemon's yes too.
@@ -419,7 +423,9 @@ declare -A ENVDEF=()
 step_envfile() {
 	local name verdict key val refused=0 alike=0 differ="" names="" t0=$SECONDS
 	rm -rf "$ENVDIR" /run/vte
-	mkdir -p "$ENVDIR" /run/vte
+	mkdir -p "$ENVDIR"
+	# The daemon wants its socket directory closed to others.
+	mkdir -m 0700 /run/vte
 	local made_run=""
 	[ -d /run/vram-swap ] || { mkdir -m 0700 /run/vram-swap; made_run=1; }
 	# shellcheck source=tests/boot/envfiles.sh
