@@ -104,6 +104,7 @@ timeout --foreground -k 10 "$timeout_s" "$qemu" "${qargs[@]}" -append "$append" 
 qpid=$!
 
 waking=0
+waking_at=0
 fatal=""
 fatal_at=0
 shut_at=0
@@ -119,7 +120,10 @@ while :; do
 		# "[time] ident[pid]: " prefix.
 		[[ $line =~ $fwd ]] && line=${BASH_REMATCH[1]}
 		case $line in
-		"BOOT: HOST wakeup") waking=1 ;;
+		"BOOT: HOST wakeup")
+			waking=1
+			waking_at=$(date +%s)
+			;;
 		"BOOT: HOST awake") waking=0 ;;
 		"BOOT: DONE "* | "BOOT: REBOOT")
 			echo "[$(($(date +%s) - start))s] ${line#BOOT: }"
@@ -145,12 +149,16 @@ while :; do
 		[ $? -gt 128 ] || break
 	fi
 	# Asked until the guest says it is awake; the wake-up itself only
-	# once qemu has answered that the guest is suspended.
+	# once qemu has answered that the guest is suspended (or, should the
+	# monitor never say so, blindly after 120 s: a wake-up that comes
+	# before the sleep is only an error message in the monitor).
 	if [ $waking = 1 ]; then
 		if tail -n 3 "$out/monitor.log" 2>/dev/null | grep -aq 'paused (suspended)'; then
-			echo "[$(($(date +%s) - start))s] qemu: the guest is suspended; system_wakeup"
+			echo "[$(($(date +%s) - start))s] qemu says the guest is suspended: system_wakeup"
 			echo system_wakeup >&7
 			: >"$out/monitor.log"
+		elif [ $(($(date +%s) - waking_at)) -ge 120 ]; then
+			echo system_wakeup >&7
 		fi
 		echo "info status" >&7
 	fi
