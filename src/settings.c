@@ -4,10 +4,13 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "config.h"
+#include "control.h"
 
 /* Whole-string match of an extended regular expression. */
 static bool matches(const char *v, const char *re)
@@ -20,9 +23,10 @@ static bool matches(const char *v, const char *re)
 	return ok;
 }
 
+/* vs_setting_check refused anything that does not fit. */
 static void copy(char norm[VS_VALUE_MAX], const char *v)
 {
-	snprintf(norm, VS_VALUE_MAX, "%s", v);
+	memcpy(norm, v, strlen(v) + 1);
 }
 
 /* A size in its shortest exact form: 8589934592, 8g and 8GiB are all 8G. */
@@ -184,15 +188,27 @@ static const char *check_on_off(const char *v, char norm[VS_VALUE_MAX])
 	return NULL;
 }
 
+_Static_assert(sizeof ((struct sockaddr_un *)0)->sun_path == VS_SUN_PATH_LEN + 1,
+               "VS_SUN_PATH_LEN is the longest socket path");
+
+/* The daemon listens on this path and on its control socket next to it
+ * (vs_ctl_path names it): both must fit a Unix socket address. */
 static const char *check_socket(const char *v, char norm[VS_VALUE_MAX])
 {
+	struct sockaddr_un sa;
+	char ctl[sizeof sa.sun_path];
 	size_t n = strlen(v);
 	if (!matches(v, "^/[A-Za-z0-9._/+@:-]+$") || v[n - 1] == '/' ||
 	    strstr(v, "/../") || (n >= 3 && !strcmp(v + n - 3, "/..")))
 		return "expected an absolute path of a socket file (letters, digits "
 		       "and ._/+@:- only)";
-	if (n > 107)
-		return "longer than the 107 bytes a Unix socket path may have";
+	if (n >= sizeof sa.sun_path)
+		return "longer than the " VS_STR(VS_SUN_PATH_LEN) " bytes a Unix socket path "
+		       "may have";
+	if (vs_ctl_path(v, ctl, sizeof ctl))
+		return "the daemon's control socket next to it (.sock becomes .ctl, else .ctl "
+		       "is added) would be longer than the " VS_STR(VS_SUN_PATH_LEN) " bytes a "
+		       "Unix socket path may have";
 	copy(norm, v);
 	return NULL;
 }
@@ -210,8 +226,6 @@ static const char *check_status_file(const char *v, char norm[VS_VALUE_MAX])
 {
 	if (*v && v[0] != '/')
 		return "must be an absolute path or empty";
-	if (strlen(v) >= VS_VALUE_MAX - 8)
-		return "too long";
 	copy(norm, v);
 	return NULL;
 }
@@ -244,6 +258,9 @@ const struct vs_setting vs_settings[VS_NKEYS] = {
 
 const char *vs_setting_check(enum vs_key k, const char *v, char norm[VS_VALUE_MAX])
 {
+	/* No value is ever cut short: what does not fit is refused here. */
+	if (strlen(v) > VS_VALUE_LEN)
+		return "longer than the " VS_STR(VS_VALUE_LEN) " bytes a setting may have";
 	return vs_settings[k].check(v, norm);
 }
 
@@ -273,19 +290,39 @@ static void bad_line(const char *path, unsigned line, const char *key, const cha
 	fprintf(stderr, "vram-swapd: %s:%u: %s='%s': %s\n", path, line, key, val, why);
 }
 
-/* One line of the file: "KEY=value", "# comment" or blank. The file is
- * data for systemd's EnvironmentFile= as much as for us: one level of
- * matching quotes comes off (both remove it), and nothing is expanded, so
- * what could be read differently (quotes, spaces, $, `, \) is refused. */
+/* One line of the file (without its line feed): "KEY=value", "# comment"
+ * or blank. The file is data for systemd's EnvironmentFile= (systemd 252's
+ * reading of it) as much as for the scripts, so whatever systemd could
+ * read otherwise than the plain line says is refused, never guessed at:
+ * a carriage return inside a line (systemd ends the line there), a
+ * comment ending in a backslash (systemd 252 takes the next line into
+ * the comment, 254 and later do not), quotes other than one pair around
+ * the whole value, and spaces, $, ` and \ (systemd drops or joins what
+ * a shell would expand or keep). One pair of quotes comes off, as in
+ * systemd. A key given twice takes its last value, as in systemd. */
 static int parse_line(const char *path, unsigned lineno, char *line,
                       char vals[VS_NKEYS][VS_VALUE_MAX])
 {
 	size_t n = strlen(line);
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+	while (n && line[n - 1] == '\r')
 		line[--n] = 0;
+	if (strchr(line, '\r')) {
+		fprintf(stderr, "vram-swapd: %s:%u: a carriage return inside the line: systemd "
+		        "ends the line there\n", path, lineno);
+		return -1;
+	}
 	char *p = line + strspn(line, " \t");
-	if (!*p || *p == '#')
+	if (!*p)
 		return 0;
+	if (*p == '#') {
+		if (line[n - 1] == '\\') {
+			fprintf(stderr, "vram-swapd: %s:%u: a comment ending in a backslash: "
+			        "systemd 252 reads the next line as part of the comment, later "
+			        "versions do not; remove the backslash\n", path, lineno);
+			return -1;
+		}
+		return 0;
+	}
 	char *eq = strchr(p, '=');
 	size_t klen = eq ? strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	                             "0123456789_") : 0;
@@ -327,6 +364,69 @@ static int parse_line(const char *path, unsigned lineno, char *line,
 	return 0;
 }
 
+/* Far more than any real file, far less than systemd reads. */
+#define VS_FILE_MAX (1u << 20)
+
+/* The whole file, NUL-terminated, in *buf (to free); its size in *len. */
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char *b = malloc(VS_FILE_MAX + 2);
+	size_t n = b ? fread(b, 1, VS_FILE_MAX + 1, f) : 0;
+	int err = ferror(f) ? errno : 0;
+	fclose(f);
+	if (!b || err) {
+		fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(b ? err : ENOMEM));
+		free(b);
+		return -1;
+	}
+	if (n > VS_FILE_MAX) {
+		fprintf(stderr, "vram-swapd: %s: larger than %u bytes: not a defaults file\n",
+		        path, VS_FILE_MAX);
+		free(b);
+		return -1;
+	}
+	b[n] = 0;
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* Every line of the file, whatever its length: a line is what systemd
+ * reads as one, never a buffer's worth. */
+static int parse_file(const char *path, char vals[VS_NKEYS][VS_VALUE_MAX])
+{
+	char *buf;
+	size_t len;
+	if (read_file(path, &buf, &len))
+		return -1;
+	int bad = 0;
+	unsigned lineno = 1;
+	const char *nul = memchr(buf, 0, len);
+	if (nul) {
+		for (const char *q = buf; q < nul; q++)
+			lineno += *q == '\n';
+		fprintf(stderr, "vram-swapd: %s:%u: a NUL byte: systemd refuses to read a file "
+		        "holding one\n", path, lineno);
+		free(buf);
+		return -1;
+	}
+	for (char *line = buf; line < buf + len; lineno++) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if (parse_line(path, lineno, line, vals))
+			bad = 1;
+		line = nl ? nl + 1 : buf + len;
+	}
+	free(buf);
+	return bad ? -1 : 0;
+}
+
 /* Checks between keys, once each is good on its own. */
 static int check_combined(const char *path, char vals[VS_NKEYS][VS_VALUE_MAX])
 {
@@ -346,21 +446,8 @@ int vs_check_config(const char *path)
 	for (int k = 0; k < VS_NKEYS; k++)
 		if (vs_setting_check((enum vs_key)k, vs_settings[k].def, vals[k]))
 			abort();   /* a default that fails its own check */
-	if (path) {
-		FILE *f = fopen(path, "r");
-		if (!f) {
-			fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(errno));
-			return VS_EXIT_USAGE;
-		}
-		char line[4096];
-		unsigned lineno = 0;
-		while (fgets(line, sizeof line, f))
-			if (parse_line(path, ++lineno, line, vals))
-				bad = 1;
-		fclose(f);
-		if (!bad && check_combined(path, vals))
-			bad = 1;
-	}
+	if (path && (parse_file(path, vals) || check_combined(path, vals)))
+		bad = 1;
 	if (bad)
 		return VS_EXIT_USAGE;
 	for (int k = 0; k < VS_NKEYS; k++)

@@ -19,10 +19,16 @@ enum vs_key {
 	VS_NKEYS
 };
 
-/* A normalized value fits here (sizes and numbers get shorter, the rest
- * is copied; anything longer than a socket path or an export name was
- * refused on the way). */
-#define VS_VALUE_MAX 128
+/* The longest value of any setting (eight GPU UUIDs are 327 bytes); a
+ * longer one is refused, never cut. Its normal form fits VS_VALUE_MAX. */
+#define VS_VALUE_LEN 1023
+#define VS_VALUE_MAX (VS_VALUE_LEN + 1)
+
+/* sizeof ((struct sockaddr_un *)0)->sun_path - 1, for messages. */
+#define VS_SUN_PATH_LEN 107
+
+#define VS_STR_(x) #x
+#define VS_STR(x) VS_STR_(x)
 
 struct vs_setting {
 	const char *env;      /* the environment variable and file key */
