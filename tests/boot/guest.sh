@@ -107,9 +107,8 @@ failed_units() { systemctl --failed --plain --no-legend 'vram-swap*' 2>/dev/null
 # FAILED of our units (none by default), the step must have taken under
 # STEP_LIMIT seconds and the kernel log must be clean. Prints the end
 # state for the PASS line, or why not (and returns 1).
-END=""
 end_state() {
-	local tag=$1 t0=$2 want=$3 wantw=$4 wantf=${5:-} m w f dt t
+	local tag=$1 t0=$2 want=$3 wantw=$4 wantf=${5:-} m w f dt t END
 	dt=$((SECONDS - t0))
 	m=$(unit_full "$UNIT")
 	w=$(unit_full "$WATCH")
@@ -126,6 +125,7 @@ end_state() {
 	elif ! t=$(kernel_clean); then
 		echo "$tag: $t ($END)"
 	else
+		echo "$END"
 		return 0
 	fi
 	return 1
@@ -283,7 +283,7 @@ check_serving() {
 	[ "$(status_get state)" = serving ] || { fail "$tag: daemon state '$(status_get state)'"; return 1; }
 	[ -n "$(daemon_pids)" ] || { fail "$tag: no vram-swapd process"; return 1; }
 	why=$(end_state "$tag" "$t0" $ACTIVE $ACTIVE) || { fail "$why"; return 1; }
-	pass "$tag: $(grep "^$DEV " /proc/swaps | tr -s ' \t' ' '), daemon $(daemon_pids) serving; $END"
+	pass "$tag: $(grep "^$DEV " /proc/swaps | tr -s ' \t' ' '), daemon $(daemon_pids) serving; $why"
 }
 
 step_boot() {
@@ -324,7 +324,7 @@ step_install() {
 	elif ! why=$(end_state "$tag" "$t0" $INACTIVE $INACTIVE); then
 		fail "$why"
 	else
-		pass "$tag: dpkg -i $(basename "$deb"): installed, units loaded and current, $UNIT $en, no daemon, no swap; $END"
+		pass "$tag: dpkg -i $(basename "$deb"): installed, units loaded and current, $UNIT $en, no daemon, no swap; $why"
 	fi
 	dpkg -L vram-swap | while read -r f; do [ -d "$f" ] || echo "$f"; done >"$STATE_DIR/package-files"
 }
@@ -513,7 +513,7 @@ step_stop_fits() {
 	elif ! t=$(end_state stop-fits "$t0" $INACTIVE $INACTIVE); then
 		fail "$t"
 	else
-		pass "stop-fits: swap off, ${DEV:-nbd} detached, daemon $pid gone, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $END"
+		pass "stop-fits: swap off, ${DEV:-nbd} detached, daemon $pid gone, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $t"
 	fi
 }
 
@@ -593,7 +593,7 @@ step_teardown() {
 	elif ! t=$(end_state "$tag" "$t0" $INACTIVE $INACTIVE); then
 		fail "$t"
 	else
-		pass "$tag: swap off, detached, daemon ${pid:-?} gone, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $END"
+		pass "$tag: swap off, detached, daemon ${pid:-?} gone, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $t"
 	fi
 }
 
@@ -659,7 +659,7 @@ step_suspend() {
 	elif [ "$(unit_full vram-swap-sleep.service)" != $INACTIVE ] || [ "$(unit_full vram-swap-resume.service)" != $INACTIVE ]; then
 		fail "suspend: vram-swap-sleep.service $(unit_full vram-swap-sleep.service), vram-swap-resume.service $(unit_full vram-swap-resume.service), wanted both $INACTIVE"
 	else
-		pass "suspend: ${stand}detached before sleep ($(dmesg | grep -c 'PM: suspend entry') kernel suspend(s)), re-attached after; sleep and resume units $INACTIVE; $END"
+		pass "suspend: ${stand}detached before sleep ($(dmesg | grep -c 'PM: suspend entry') kernel suspend(s)), re-attached after; sleep and resume units $INACTIVE; $t"
 		check_serving "after-resume" && pass "after-resume-data: $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact, same daemon $pid"
 	fi
 	clear_tmpfs
@@ -682,7 +682,7 @@ step_reinstall() {
 	elif ! why=$(end_state reinstall "$t0" $ACTIVE $ACTIVE); then
 		fail "$why"
 	else
-		pass "reinstall: same daemon $pid serving, swap on $DEV, units loaded and current; $END"
+		pass "reinstall: same daemon $pid serving, swap on $DEV, units loaded and current; $why"
 	fi
 }
 
@@ -705,7 +705,7 @@ step_remove_refused() {
 	elif ! t=$(end_state remove-refused "$t0" $ACTIVE $ACTIVE); then
 		fail "$t"
 	else
-		pass "remove-refused: apt-get remove exited $rc, package '$st', swap on $DEV, daemon $pid serving; $END"
+		pass "remove-refused: apt-get remove exited $rc, package '$st', swap on $DEV, daemon $pid serving; $t"
 	fi
 	if verify_all "after-remove-refused" && t=$(kernel_clean); then
 		pass "after-remove-refused: $VERIFIED"
@@ -736,7 +736,7 @@ step_remove() {
 	elif ! t=$(end_state remove "$t0" $INACTIVE $INACTIVE); then
 		fail "$t"
 	else
-		pass "remove: detached first (swap off, daemon $pid gone), then removed: '$st'; $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $END"
+		pass "remove: detached first (swap off, daemon $pid gone), then removed: '$st'; $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $t"
 	fi
 }
 
@@ -757,7 +757,7 @@ step_purge() {
 	elif ! t=$(end_state purge "$t0" $INACTIVE $INACTIVE); then
 		fail "$t"
 	else
-		pass "purge: no file of the package left ($(wc -l <"$STATE_DIR/package-files") checked), no /run/vram-swap, $UNIT not-found; $END"
+		pass "purge: no file of the package left ($(wc -l <"$STATE_DIR/package-files") checked), no /run/vram-swap, $UNIT not-found; $t"
 	fi
 }
 
