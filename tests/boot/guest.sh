@@ -88,6 +88,56 @@ kernel_clean() {
 	return 1
 }
 
+# ---- the units' end state after a step --------------------------------------
+
+WATCH=vram-swap-watch.service
+# A step that waited for TimeoutStopSec= (2 min) hung, whatever it ended in.
+STEP_LIMIT=100
+# systemctl show lists properties in its own order, whatever -p says.
+unit_full() {
+	systemctl show -p ActiveState,SubState,Result "$1" 2>/dev/null |
+		awk -F= '{ v[$1] = $2 } END { print v["ActiveState"] "/" v["SubState"] "/" v["Result"] }'
+}
+# Our units that systemd lists as failed, by name.
+# (A pattern needs the verb: `systemctl --failed PATTERN` takes the
+# pattern for a verb and lists nothing.)
+failed_units() {
+	systemctl list-units --failed --all --plain --no-legend 'vram-swap*' 2>/dev/null |
+		awk '{ print $1 }' | paste -sd' '
+}
+
+# end_state TAG T0 MAIN WATCH [FAILED]: after a step begun at $SECONDS T0,
+# vram-swap.service must be exactly MAIN and the watcher exactly WATCH
+# (ActiveState/SubState/Result), `systemctl --failed` must list exactly
+# FAILED of our units (none by default), the step must have taken under
+# STEP_LIMIT seconds and the kernel log must be clean. Prints the end
+# state for the PASS line, or why not (and returns 1).
+end_state() {
+	local tag=$1 t0=$2 want=$3 wantw=$4 wantf=${5:-} m w f dt t END
+	dt=$((SECONDS - t0))
+	m=$(unit_full "$UNIT")
+	w=$(unit_full "$WATCH")
+	f=$(failed_units)
+	END="$UNIT $m, $WATCH $w, failed units '${f}', ${dt} s"
+	if [ "$m" != "$want" ]; then
+		echo "$tag: $UNIT is $m, wanted $want ($END): $(journalctl -q -o cat -b -u "$UNIT" | tail -n 3 | oneline)"
+	elif [ "$w" != "$wantw" ]; then
+		echo "$tag: $WATCH is $w, wanted $wantw ($END): $(journalctl -q -o cat -b -u "$WATCH" | tail -n 3 | oneline)"
+	elif [ "$f" != "$wantf" ]; then
+		echo "$tag: systemctl --failed lists '$f', wanted '$wantf' ($END)"
+	elif [ "$dt" -ge "$STEP_LIMIT" ]; then
+		echo "$tag: took ${dt} s, the bound is ${STEP_LIMIT} s, under the unit's 2 min TimeoutStopSec= ($END)"
+	elif ! t=$(kernel_clean); then
+		echo "$tag: $t ($END)"
+	else
+		echo "$END"
+		return 0
+	fi
+	return 1
+}
+ACTIVE=active/running/success
+INACTIVE=inactive/dead/success
+
 # ---- memory pressure: a self-checking hog plus tmpfs data ---------------------
 
 HOG_PID=""
@@ -220,7 +270,7 @@ DEV=""
 # check_serving TAG: the unit active, /dev/nbdX in /proc/swaps with the
 # configured priority, attached, a daemon serving.
 check_serving() {
-	local tag=$1 prio st any
+	local tag=$1 t0=${2:-$SECONDS} prio st any why
 	DEV=$(swap_dev)
 	# Swap recorded under another path still lives on that device: the
 	# later steps run against it, so that what goes wrong there shows too.
@@ -237,7 +287,8 @@ check_serving() {
 	attached "$DEV" || { fail "$tag: $DEV in /proc/swaps but /sys/block/${DEV#/dev/}/pid absent"; return 1; }
 	[ "$(status_get state)" = serving ] || { fail "$tag: daemon state '$(status_get state)'"; return 1; }
 	[ -n "$(daemon_pids)" ] || { fail "$tag: no vram-swapd process"; return 1; }
-	pass "$tag: $UNIT active, $(grep "^$DEV " /proc/swaps | tr -s ' \t' ' '), daemon $(daemon_pids) serving"
+	why=$(end_state "$tag" "$t0" $ACTIVE $ACTIVE) || { fail "$why"; return 1; }
+	pass "$tag: $(grep "^$DEV " /proc/swaps | tr -s ' \t' ' '), daemon $(daemon_pids) serving; $why"
 }
 
 step_boot() {
@@ -250,19 +301,35 @@ step_boot() {
 	cp "$PAY/boot-e2e-hog" "$STATE_DIR/boot-e2e-hog"
 }
 
+# What systemd knows of the unit must be what the package installed: the
+# package reloads systemd itself (a stale unit fails to start after a
+# purge and a new install, and an upgrade's changed unit is not used).
+unit_fresh() {
+	local u
+	for u in "$UNIT" "$WATCH" vram-swap-sleep.service vram-swap-resume.service; do
+		[ "$(systemctl show -P LoadState "$u")" = loaded ] || { echo "$u is $(systemctl show -P LoadState "$u"), not loaded"; return 1; }
+		[ "$(systemctl show -P NeedDaemonReload "$u")" = no ] || { echo "$u: systemd says NeedDaemonReload=yes: nothing reloaded it after the package changed its file"; return 1; }
+	done
+}
+
+# install TAG: dpkg -i on a system without the package (first install, or
+# after a purge): installed, loaded, nothing started or enabled.
 step_install() {
-	local out deb
+	local tag=$1 out deb t0=$SECONDS why
 	deb=$(echo "$PAY"/*.deb)
-	out=$(dpkg -i "$deb" 2>&1) || { fail "install: dpkg -i exited $?: $(echo "$out" | tail -n 5 | oneline)"; return 1; }
-	local en act
+	out=$(dpkg -i "$deb" 2>&1) || { fail "$tag: dpkg -i exited $?: $(echo "$out" | tail -n 5 | oneline)"; return 1; }
+	local en
 	en=$(systemctl is-enabled "$UNIT" 2>&1)
-	act=$(unit_state)
 	if [ "$(dpkg-query -W -f='${Status}' vram-swap)" != "install ok installed" ]; then
-		fail "install: dpkg -s says '$(dpkg-query -W -f='${Status}' vram-swap)'"
-	elif [ "$en" != disabled ] || [ "$act" != inactive ] || [ -n "$(daemon_pids)" ] || [ -n "$(any_nbd_swap)" ]; then
-		fail "install: something started or enabled: is-enabled=$en active=$act daemons='$(daemon_pids)' swaps='$(any_nbd_swap)'"
+		fail "$tag: dpkg -s says '$(dpkg-query -W -f='${Status}' vram-swap)'"
+	elif [ "$en" != disabled ] || [ -n "$(daemon_pids)" ] || [ -n "$(any_nbd_swap)" ]; then
+		fail "$tag: something started or enabled: is-enabled=$en daemons='$(daemon_pids)' swaps='$(any_nbd_swap)'"
+	elif ! why=$(unit_fresh); then
+		fail "$tag: $why"
+	elif ! why=$(end_state "$tag" "$t0" $INACTIVE $INACTIVE); then
+		fail "$why"
 	else
-		pass "install: dpkg -i $(basename "$deb"): installed, $UNIT $en and $act, no daemon, no swap"
+		pass "$tag: dpkg -i $(basename "$deb"): installed, units loaded and current, $UNIT $en, no daemon, no swap; $why"
 	fi
 	dpkg -L vram-swap | while read -r f; do [ -d "$f" ] || echo "$f"; done >"$STATE_DIR/package-files"
 }
@@ -277,15 +344,129 @@ step_configure() {
 }
 
 # setup TAG [ARGS]: vram-swap-setup as the user runs it, then the checks.
+# ---- settings: what check-config says against what systemd gives ---------------
+
+ENVDIR=/run/boot-envfile
+declare -a EC_NAMES=()
+declare -A EC_FLAGS=()
+envcase() {
+	local name=$1 flags=$2 fmt=$3
+	shift 3
+	# shellcheck disable=SC2059 # the table's formats are the files
+	printf -- "$fmt" "$@" >"$ENVDIR/$name"
+	EC_NAMES+=("$name")
+	EC_FLAGS[$name]=$flags
+}
+
+# The normal form check-config gives VALUE of KEY on its own, or nothing
+# (and status 1) when it refuses it.
+cc_norm() {
+	local key=$1 val=$2
+	printf '%s=%s\n' "$key" "$val" >"$ENVDIR/.one"
+	vram-swapd --check-config "$ENVDIR/.one" 2>/dev/null | sed -n "s/^$key=//p" | grep . || return 1
+}
+
+# envfile_compare NAME: prints why check-config and systemd read the file
+# differently, or nothing when they agree; the verdict on its first line.
+envfile_compare() {
+	local name=$1 f=$ENVDIR/$1 rc err key raw n want kv
+	local -A cc=() sd=()
+	err=$(vram-swapd --check-config "$f" 2>&1 >"$f.cc")
+	rc=$?
+	if [ $rc -eq 2 ] && [ -n "$err" ]; then
+		echo "refused: $(echo "$err" | head -n 1 | cut -c1-160)"
+		return 0
+	fi
+	[ $rc -eq 0 ] || { echo "DIFFER: check-config exited $rc: $(echo "$err" | oneline)"; return 1; }
+	while IFS='=' read -r key raw; do cc[$key]=$raw; done <"$f.cc"
+	# What a unit with EnvironmentFile=- (as vram-swap.service has) gets.
+	if ! systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=-"$f" /usr/bin/env -0 >"$f.sd" 2>"$f.sderr"; then
+		echo "DIFFER: the transient unit failed: $(oneline <"$f.sderr")"
+		return 1
+	fi
+	while IFS= read -r -d '' kv; do
+		case $kv in VRAM_SWAP_*=*) sd[${kv%%=*}]=${kv#*=} ;; esac
+	done <"$f.sd"
+	local out=""
+	for key in "${!sd[@]}"; do
+		[ -n "${cc[$key]+set}" ] || out+="systemd sets $key='$(printf %q "${sd[$key]}" | cut -c1-80)', which check-config does not know; "
+	done
+	for key in "${!cc[@]}"; do
+		raw=${sd[$key]-}
+		if [ -z "$raw" ]; then
+			# Unset and empty are both the default to the daemon.
+			want=${ENVDEF[$key]}
+		elif ! n=$(cc_norm "$key" "$raw"); then
+			out+="$key: check-config says '${cc[$key]}', systemd gives '$(printf %q "$raw" | cut -c1-80)', which check-config refuses; "
+			continue
+		elif [[ " $ENV_REWRITTEN " != *[[:space:]]${key}[[:space:]]* ]] && [ "$n" != "$raw" ]; then
+			out+="$key: systemd gives ${#raw} bytes '$(printf %q "$raw" | cut -c1-60)...', check-config's normal form of it is ${#n} bytes; "
+			continue
+		else
+			want=$n
+		fi
+		[ "${cc[$key]}" = "$want" ] ||
+			out+="$key: check-config says '$(printf %q "${cc[$key]}" | cut -c1-60)', systemd gives $([ -n "$raw" ] && echo "'$(printf %q "$raw" | cut -c1-60)'" || echo nothing) (normal form '$(printf %q "$want" | cut -c1-60)'); "
+	done
+	if [ -z "$out" ] && [ "${EC_FLAGS[$name]}" = start ]; then
+		# check-config's yes must be the daemon's yes too.
+		systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=-"$f" -p LimitMEMLOCK=infinity \
+			/usr/bin/timeout 10 vram-swapd --backend=host --size=64M --min-size=64M --status-file= >"$f.run" 2>&1
+		rc=$?
+		[ $rc -eq 124 ] || out+="check-config accepts it, but vram-swapd run with it exited $rc within 10 s: $(tail -n 2 "$f.run" | oneline); "
+	fi
+	if [ -n "$out" ]; then
+		echo "DIFFER: $out"
+		return 1
+	fi
+	echo "alike: ${#cc[@]} keys agree$([ "${EC_FLAGS[$name]}" = start ] && echo ", and vram-swapd ran with it")"
+}
+
+# envfile: every file of the table (tests/boot/envfiles.sh) through both
+# readers; check-config must refuse it or agree with systemd on every key.
+declare -A ENVDEF=()
+step_envfile() {
+	local name verdict key val refused=0 alike=0 differ="" names="" t0=$SECONDS
+	rm -rf "$ENVDIR" /run/vte
+	mkdir -p "$ENVDIR"
+	# The daemon wants its socket directory closed to others.
+	mkdir -m 0700 /run/vte
+	local made_run=""
+	[ -d /run/vram-swap ] || { mkdir -m 0700 /run/vram-swap; made_run=1; }
+	# shellcheck source=tests/boot/envfiles.sh
+	. "$PAY/envfiles.sh"
+	while IFS='=' read -r key val; do ENVDEF[$key]=$val; done < <(vram-swapd --check-config)
+	envfile_cases
+	for name in "${EC_NAMES[@]}"; do
+		verdict=$(envfile_compare "$name")
+		echo "    envfile: $name: $verdict"
+		case $verdict in
+		refused:*) refused=$((refused + 1)) ;;
+		alike:*) alike=$((alike + 1)) ;;
+		*)
+			names+="${names:+, }$name"
+			differ+="$name: ${verdict#DIFFER: } "
+			;;
+		esac
+	done
+	rm -rf /run/vte
+	[ -z "$made_run" ] || rm -rf /run/vram-swap
+	if [ -n "$differ" ]; then
+		fail "envfile: check-config accepts, and reads otherwise than systemd: $names ($refused refused, $alike alike of ${#EC_NAMES[@]}): $(echo "$differ" | cut -c1-1500)"
+	else
+		pass "envfile: ${#EC_NAMES[@]} files: $refused refused by check-config (exit 2, with a message), $alike read alike by check-config and systemd's EnvironmentFile=, $((SECONDS - t0)) s"
+	fi
+}
+
 step_setup() {
-	local tag=$1 out
+	local tag=$1 out t0=$SECONDS
 	shift
 	out=$(timeout -s KILL 300 vram-swap-setup "$@" 2>&1) || {
 		fail "$tag: vram-swap-setup $* exited $?: $(echo "$out" | tail -n 5 | oneline) journal: $(journalctl -b -q -o cat -u "$UNIT" | grep -iE 'error|refus' | tail -n 2 | oneline)"
 		return 1
 	}
 	printf '    setup: %s\n' "${out//$'\n'/$'\n'    setup: }"
-	check_serving "$tag"
+	check_serving "$tag" "$t0"
 }
 
 step_status() {
@@ -316,7 +497,7 @@ step_status() {
 
 # stop-fits: systemctl stop with pages in swap that fit back in RAM.
 step_stop_fits() {
-	local used pid out rc t
+	local used pid out rc t t0=$SECONDS
 	used=$(swap_used_mib)
 	pid=$(daemon_pids)
 	info "stop-fits: swap used ${used} MiB, MemAvailable $(meminfo_mib MemAvailable) MiB, daemon $pid"
@@ -334,17 +515,21 @@ step_stop_fits() {
 		fail "stop-fits: daemon $pid still running"
 	elif ! t=$(tmpfs_verify); then
 		fail "stop-fits: data lost: $t"
-	elif ! t=$(kernel_clean); then
-		fail "stop-fits: $t"
+	elif ! t=$(end_state stop-fits "$t0" $INACTIVE $INACTIVE); then
+		fail "$t"
 	else
-		pass "stop-fits: swap off, ${DEV:-nbd} detached, daemon $pid gone, $UNIT $(unit_state), $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact"
+		pass "stop-fits: swap off, ${DEV:-nbd} detached, daemon $pid gone, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $t"
 	fi
 }
 
 # stop-refused: systemctl stop while the pages in swap cannot fit back.
 # Nothing may be lost: swap stays, the daemon keeps serving, the hog lives.
+# The stop job waits out TimeoutStopSec= for a daemon that will not exit
+# (no SIGKILL), then leaves the unit failed with the daemon running: the
+# one step whose right end is a failed unit, and exactly that one.
+REFUSED_WAIT=400
 step_stop_refused() {
-	local used pid since n msg t
+	local used pid since n msg t st t0=$SECONDS
 	used=$(swap_used_mib)
 	pid=$(daemon_pids)
 	info "stop-refused: swap used ${used} MiB, MemAvailable $(meminfo_mib MemAvailable) MiB, daemon $pid"
@@ -361,9 +546,20 @@ step_stop_refused() {
 		sleep 1
 		n=$((n + 1))
 	done
-	sleep 3
+	info "stop-refused: refused after $((SECONDS - t0)) s; waiting for the stop job to give up (TimeoutStopSec=)"
+	n=0
+	while st=$(unit_state) && [ "$st" != failed ] && [ "$st" != inactive ] && ((n < REFUSED_WAIT)) && [ -z "$(bad_kernel_lines)" ]; do
+		sleep 2
+		n=$((n + 2))
+	done
+	st=$(unit_full "$UNIT")
 	if ! t=$(kernel_clean); then
 		fail "stop-refused: $t"
+	elif [ "$st" != failed/failed/exit-code ]; then
+		# The refusing ExecStop= is the first failure, so it is the Result.
+		fail "stop-refused: $UNIT is $st after $((SECONDS - t0)) s, wanted failed/failed/exit-code with the daemon left running"
+	elif [ "$(unit_full "$WATCH")" != $INACTIVE ] || [ "$(failed_units)" != "$UNIT" ]; then
+		fail "stop-refused: after $((SECONDS - t0)) s $WATCH is $(unit_full "$WATCH"), failed units '$(failed_units)'; wanted $INACTIVE and exactly $UNIT failed"
 	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
 		fail "stop-refused: swap or device gone: swaps='$(any_nbd_swap)' attached=$(attached "$DEV" && echo yes || echo no)"
 	elif [ ! -d "/proc/$pid" ]; then
@@ -373,7 +569,7 @@ step_stop_refused() {
 	elif [ -z "$msg" ]; then
 		fail "stop-refused: no refusal in the journal of $UNIT within 180 s: $(journalctl -q -o cat --since "$since" -u "$UNIT" | tail -n 3 | oneline)"
 	else
-		pass "stop-refused: swap on $DEV kept, daemon $pid state=$(status_get state), unit $(unit_state); journal: $(echo "$msg" | oneline)"
+		pass "stop-refused: swap on $DEV kept, daemon $pid state=$(status_get state); $UNIT $st, $WATCH $(unit_full "$WATCH"), failed units '$(failed_units)' after $((SECONDS - t0)) s; journal: $(echo "$msg" | oneline)"
 	fi
 	if verify_all "after-stop-refused" && t=$(kernel_clean) && [ "$(swap_dev)" = "$DEV" ]; then
 		pass "after-stop-refused: $VERIFIED; swap still on $DEV"
@@ -382,26 +578,28 @@ step_stop_refused() {
 	fi
 }
 
+# teardown TAG: vram-swap-teardown as the user runs it, from a serving
+# unit or from one a refused stop left failed: both end inactive, in the
+# time the swapoff takes.
 step_teardown() {
-	local pid out t
+	local tag=$1 pid out t t0=$SECONDS
 	pid=$(daemon_pids)
-	info "teardown: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
+	info "$tag: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB, $UNIT $(unit_full "$UNIT")"
 	out=$(timeout -s KILL 300 vram-swap-teardown 2>&1) ||
-		{ fail "teardown: vram-swap-teardown exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
+		{ fail "$tag: vram-swap-teardown exited $? after $((SECONDS - t0)) s: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
 	printf '    teardown: %s\n' "${out//$'\n'/$'\n'    teardown: }"
-	wait_for 60 gone "${pid:-0}"
 	if [ -n "$(any_nbd_swap)" ]; then
-		fail "teardown: swap still on: $(any_nbd_swap)"
+		fail "$tag: swap still on: $(any_nbd_swap)"
 	elif ! nbd_all_free; then
-		fail "teardown: an nbd device is still attached"
+		fail "$tag: an nbd device is still attached"
 	elif [ -n "$(daemon_pids)" ]; then
-		fail "teardown: vram-swapd still running: $(daemon_pids)"
+		fail "$tag: vram-swapd still running: $(daemon_pids)"
 	elif ! t=$(tmpfs_verify); then
-		fail "teardown: data: $t"
-	elif ! t=$(kernel_clean); then
-		fail "teardown: $t"
+		fail "$tag: data: $t"
+	elif ! t=$(end_state "$tag" "$t0" $INACTIVE $INACTIVE); then
+		fail "$t"
 	else
-		pass "teardown: swap off, detached, daemon gone, $UNIT $(unit_state), $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact"
+		pass "$tag: swap off, detached, daemon ${pid:-?} gone, $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $t"
 	fi
 }
 
@@ -426,16 +624,22 @@ step_suspend() {
 	free_memory suspend || return 1
 	info "suspend: swap used $(swap_used_mib) MiB on $DEV, MemAvailable $(meminfo_mib MemAvailable) MiB; mem_sleep: $(cat /sys/power/mem_sleep 2>/dev/null)"
 	if grep -q deep /sys/power/mem_sleep 2>/dev/null; then
+		# Should the machine be reset while asleep, the next boot knows it
+		# from this phase (see the end of this file).
+		phase=$SLEEP_PHASE
+		save
 		say "HOST wakeup"
 		out=$(timeout -s KILL 300 systemctl suspend 2>&1) || info "suspend: systemctl suspend exited $?: $(echo "$out" | oneline)"
 		n=0
-		until dmesg | grep -q 'PM: suspend exit' || ((n >= 120)); do sleep 1; n=$((n + 1)); done
+		until dmesg | grep -q 'PM: suspend exit' || ((n >= 300)); do sleep 1; n=$((n + 1)); done
 		say "HOST awake"
+		phase=after-reboot
+		save
 		if ! dmesg | grep -q 'PM: suspend entry'; then
 			fail "suspend: the kernel never entered suspend: $(journalctl -q -o cat -b -u vram-swap-sleep.service -u systemd-suspend.service | tail -n 4 | oneline)"
 			return 1
 		fi
-		dmesg | grep -q 'PM: suspend exit' || { fail "suspend: no resume within 120 s"; return 1; }
+		dmesg | grep -q 'PM: suspend exit' || { fail "suspend: no resume within 300 s"; return 1; }
 	else
 		stand="stand-in: no S3 in this guest, so vram-swap-sleep.service then vram-swap-resume.service were started as systemd does around a sleep; "
 		out=$(timeout -s KILL 300 systemctl start vram-swap-sleep.service 2>&1) ||
@@ -456,15 +660,19 @@ step_suspend() {
 		fail "after-resume: $t"
 	elif [ "$(daemon_pids)" != "$pid" ]; then
 		fail "after-resume: daemon changed: was $pid, now '$(daemon_pids)'"
+	elif ! t=$(end_state suspend "$SECONDS" $ACTIVE $ACTIVE); then
+		fail "$t"
+	elif [ "$(unit_full vram-swap-sleep.service)" != $INACTIVE ] || [ "$(unit_full vram-swap-resume.service)" != $INACTIVE ]; then
+		fail "suspend: vram-swap-sleep.service $(unit_full vram-swap-sleep.service), vram-swap-resume.service $(unit_full vram-swap-resume.service), wanted both $INACTIVE"
 	else
-		pass "suspend: ${stand}detached before sleep ($(dmesg | grep -c 'PM: suspend entry') kernel suspend(s)), re-attached after"
+		pass "suspend: ${stand}detached before sleep ($(dmesg | grep -c 'PM: suspend entry') kernel suspend(s)), re-attached after; sleep and resume units $INACTIVE; $t"
 		check_serving "after-resume" && pass "after-resume-data: $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact, same daemon $pid"
 	fi
 	clear_tmpfs
 }
 
 step_reinstall() {
-	local pid out deb
+	local pid out deb t0=$SECONDS why
 	pid=$(daemon_pids)
 	deb=$(echo "$PAY"/*.deb)
 	out=$(dpkg -i "$deb" 2>&1) || { fail "reinstall: dpkg -i exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
@@ -475,13 +683,17 @@ step_reinstall() {
 		fail "reinstall: swap or device gone: '$(any_nbd_swap)'"
 	elif [ "$(dpkg-query -W -f='${Status}' vram-swap)" != "install ok installed" ]; then
 		fail "reinstall: dpkg says '$(dpkg-query -W -f='${Status}' vram-swap)'"
+	elif ! why=$(unit_fresh); then
+		fail "reinstall: $why"
+	elif ! why=$(end_state reinstall "$t0" $ACTIVE $ACTIVE); then
+		fail "$why"
 	else
-		pass "reinstall: same daemon $pid serving, swap on $DEV, $UNIT $(unit_state)"
+		pass "reinstall: same daemon $pid serving, swap on $DEV, units loaded and current; $why"
 	fi
 }
 
 step_remove_refused() {
-	local pid out rc st t
+	local pid out rc st t t0=$SECONDS
 	pid=$(daemon_pids)
 	info "remove-refused: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
 	out=$(DEBIAN_FRONTEND=noninteractive timeout -s KILL 300 apt-get remove -y vram-swap 2>&1)
@@ -496,8 +708,10 @@ step_remove_refused() {
 		fail "remove-refused: the package is left '$st'"
 	elif [ "$(daemon_pids)" != "$pid" ] || [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
 		fail "remove-refused: daemon '$(daemon_pids)' (was $pid), swaps '$(any_nbd_swap)'"
+	elif ! t=$(end_state remove-refused "$t0" $ACTIVE $ACTIVE); then
+		fail "$t"
 	else
-		pass "remove-refused: apt-get remove exited $rc, package '$st', swap on $DEV, daemon $pid serving"
+		pass "remove-refused: apt-get remove exited $rc, package '$st', swap on $DEV, daemon $pid serving; $t"
 	fi
 	if verify_all "after-remove-refused" && t=$(kernel_clean); then
 		pass "after-remove-refused: $VERIFIED"
@@ -507,7 +721,7 @@ step_remove_refused() {
 }
 
 step_remove() {
-	local pid out rc st t
+	local pid out rc st t t0=$SECONDS
 	pid=$(daemon_pids)
 	info "remove: swap used $(swap_used_mib) MiB, MemAvailable $(meminfo_mib MemAvailable) MiB"
 	out=$(DEBIAN_FRONTEND=noninteractive timeout -s KILL 300 apt-get remove -y vram-swap 2>&1)
@@ -525,35 +739,55 @@ step_remove() {
 		fail "remove: left swaps '$(any_nbd_swap)', daemon '$(daemon_pids)'"
 	elif ! t=$(tmpfs_verify); then
 		fail "remove: data: $t"
+	elif ! t=$(end_state remove "$t0" $INACTIVE $INACTIVE); then
+		fail "$t"
 	else
-		pass "remove: detached first (swap off, daemon $pid gone), then removed: '$st'; $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact"
+		pass "remove: detached first (swap off, daemon $pid gone), then removed: '$st'; $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact; $t"
 	fi
 }
 
+# No daemon-reload here: what systemd knows after the package's own
+# scripts ran is what the next install starts from.
 step_purge() {
-	local out left
+	local out left t t0=$SECONDS
 	out=$(dpkg --purge vram-swap 2>&1) || { fail "purge: dpkg --purge exited $?: $(echo "$out" | oneline)"; return 1; }
 	left=$(while read -r f; do [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done <"$STATE_DIR/package-files")
 	[ -e /etc/default/vram-swap ] && left="$left /etc/default/vram-swap"
 	[ -e /run/vram-swap ] && left="$left /run/vram-swap"
-	systemctl daemon-reload
 	if dpkg-query -W -f='${Status}' vram-swap 2>/dev/null | grep -q installed; then
 		fail "purge: dpkg still knows it: $(dpkg-query -W -f='${Status}' vram-swap)"
 	elif [ -n "$left" ]; then
 		fail "purge: left behind: $(echo "$left" | oneline)"
 	elif [ "$(systemctl show -P LoadState "$UNIT")" != not-found ]; then
 		fail "purge: $UNIT still loads: $(systemctl show -P LoadState "$UNIT")"
+	elif ! t=$(end_state purge "$t0" $INACTIVE $INACTIVE); then
+		fail "$t"
 	else
-		pass "purge: no file of the package left ($(wc -l <"$STATE_DIR/package-files") checked), no /run/vram-swap, $UNIT not-found"
+		pass "purge: no file of the package left ($(wc -l <"$STATE_DIR/package-files") checked), no /run/vram-swap, $UNIT not-found; $t"
 	fi
 }
 
+# After a purge: the same package installed again, set up, and torn down
+# with pages in swap that fit back (the clean path of a teardown).
+step_reinstall_after_purge() {
+	step_install install-again || return 1
+	write_defaults
+	step_setup setup-after-purge || return 1
+	pressure 4 96 || return 1
+	free_memory 4 || return 1
+	step_teardown teardown-clean
+	clear_tmpfs
+}
+
+# kernel-log(1) ends the first boot's path, kernel-log(2) the second's
+# (which runs again on boot 3 after a reset while asleep).
+KLOG=1
 step_kernel_log() {
 	local t
 	if t=$(kernel_clean); then
-		pass "kernel-log($boot): no swap read/write error, nbd I/O error, OOM kill, oops or hung task"
+		pass "kernel-log($KLOG): boot $boot: no swap read/write error, nbd I/O error, OOM kill, oops or hung task"
 	else
-		fail "kernel-log($boot): $t"
+		fail "kernel-log($KLOG): boot $boot: $t"
 	fi
 }
 
@@ -576,9 +810,27 @@ finish() {
 info "boot $boot, phase $phase"
 step_boot
 
+# The phase saved just before a real S3 sleep: a boot that finds it was a
+# reset while asleep (nothing on the console said panic, or the harness
+# would have stopped the guest). That is retried once, the whole second
+# boot's path again, and says so; the data checks stay as they are.
+SLEEP_PHASE=suspending
+case $phase in
+suspending)
+	info "suspend-retry: boot $boot came instead of a resume (the machine was reset while asleep); the second boot's path runs once more"
+	phase=rebooted
+	SLEEP_PHASE=suspending-again
+	;;
+suspending-again)
+	fail "suspend: boot $boot came instead of a resume, the second time in a row"
+	finish
+	;;
+esac
+
 case $phase in
 install)
-	step_install || finish
+	step_install install || finish
+	step_envfile
 	step_configure
 	step_setup setup || [ -n "$(any_nbd_swap)" ] || finish
 	pressure 1 160 || finish
@@ -590,7 +842,7 @@ install)
 	pressure 2 160 || finish
 	step_stop_refused
 	free_memory 2
-	step_teardown
+	step_teardown teardown
 	clear_tmpfs
 	step_setup enable --enable || finish
 	step_kernel_log
@@ -601,6 +853,7 @@ install)
 	exit 0
 	;;
 rebooted)
+	KLOG=2
 	phase=after-reboot
 	save
 	step_swap_at_boot || finish
@@ -611,6 +864,7 @@ rebooted)
 	free_memory 3
 	step_remove
 	step_purge
+	step_reinstall_after_purge
 	finish
 	;;
 *)

@@ -23,6 +23,7 @@ check "unit not enabled (no .wants symlink)" test -z "$(find "$R/etc/systemd" -n
 check "conffile installed" test -f "$R/etc/default/vram-swap"
 check "install started, stopped or enabled nothing" lacks_re "$(calls)" 'systemctl.*(start|stop|enable)'
 check "install printed no upgrade notice" lacks_re "$(cat "$WORK/install.log")" 'new version runs'
+check "install reloaded systemd (dh_installsystemd --no-start adds no reload)" has_line "$(calls)" "systemctl --system daemon-reload"
 
 # upgrade over itself, with a local edit and a daemon running
 echo "# local edit" >> "$R/etc/default/vram-swap"
@@ -34,6 +35,7 @@ check "upgrade says the new version runs after the next teardown && setup" \
 check "upgrade kept the local edit of the conffile" grep -qx '# local edit' "$R/etc/default/vram-swap"
 check "upgrade neither stopped nor restarted anything" lacks_re "$(calls)" 'systemctl.*(start|stop|restart)|vram-swap-teardown'
 check "upgrade left the running daemon alone" test -f "$R/proc/4242/comm"
+check "upgrade reloaded systemd (the new unit files are the ones used)" has_line "$(calls)" "systemctl --system daemon-reload"
 
 # remove while the daemon runs and teardown fails: refused
 teardown_stub 1
@@ -50,6 +52,7 @@ teardown_stub 0
 mark
 if D -r vram-swap > "$WORK/remove2.log" 2>&1; then ok "dpkg -r: removed after teardown"; else fail "dpkg -r"; sed 's/^/       /' "$WORK/remove2.log"; fi
 check "teardown ran first, before any systemctl call" test "$(calls | head -n1)" = "vram-swap-teardown "
+check "remove reloaded systemd after the unit files went" test "$(calls | tail -n 1)" = "systemctl --system daemon-reload"
 same_text "status after remove" "deinstall ok config-files" "$(pkg_status)"
 check "conffile kept on remove" grep -qx '# local edit' "$R/etc/default/vram-swap"
 check "daemon binary gone on remove" test ! -e "$R/usr/sbin/vram-swapd"
@@ -57,10 +60,12 @@ check "unit gone on remove" test ! -e "$R$unit"
 
 # purge
 mkdir -p "$R/run/vram-swap"; echo state=serving > "$R/run/vram-swap/status"
+mark
 if D -P vram-swap > "$WORK/purge.log" 2>&1; then ok "dpkg -P: purged"; else fail "dpkg -P"; sed 's/^/       /' "$WORK/purge.log"; fi
 same_text "status after purge" "not-installed" "$(pkg_status)"
 check "defaults file gone on purge" test ! -e "$R/etc/default/vram-swap"
 check "/run/vram-swap gone on purge" test ! -e "$R/run/vram-swap"
+check "purge reloaded systemd (the enablement links went)" has_line "$(calls)" "systemctl --system daemon-reload"
 check "no vram-swap file left in the root" \
 	test -z "$(find "$R" -path "$R/proc" -prune -o -name '*vram-swap*' -print | grep -v 'dpkg/info' )"
 

@@ -23,6 +23,14 @@ check "scriptlets never touch the GPU" lacks_re "$scripts" 'nvidia|cuda|/dev/nvi
 check "%preun detaches through vram-swap-teardown on erase" has_re "$scripts" 'if ! /usr/sbin/vram-swap-teardown; then'
 check "%post tells how the new version takes over" has_re "$scripts" "vram-swap-teardown && vram-swap-setup"
 check "%postun clears /run/vram-swap on erase" has_re "$scripts" 'rm -rf /run/vram-swap'
+# One scriptlet of `rpm -qp --scripts`, by its header word.
+scriptlet() { awk -v w="$1" '/^[a-z]+ scriptlet/ { on = ($1 == w) } on' <<<"$scripts"; }
+# Built here without Fedora's macros: the fallbacks, which reload systemd
+# where it runs (on Fedora its file triggers do).
+for s in postinstall postuninstall; do
+	check "$s scriptlet: systemctl daemon-reload, where systemd runs" \
+		has_re "$(scriptlet $s | tr '\n' ' ')" 'if \[ -d /run/systemd/system \]; then +systemctl daemon-reload'
+done
 
 if rpmlint -c "$SRC/rpm/rpmlint.toml" "$RPM" "$SRC/rpm/vram-swap.spec" > "$WORK/rpmlint.log" 2>&1 &&
    ! grep -qE ': [EW]: ' "$WORK/rpmlint.log"; then

@@ -21,6 +21,7 @@ if RP -i "$RPM" > "$WORK/rinstall.log" 2>&1; then ok "rpm -i: installed"; else f
 check "unit installed" test -f "$R/usr/lib/systemd/system/vram-swap.service"
 check "unit not enabled (no .wants symlink)" test -z "$(find "$R/etc/systemd" -name 'vram-swap*' 2>/dev/null)"
 check "install started, stopped or enabled nothing" lacks_re "$(calls)" 'systemctl.*(start|stop|enable|--now)'
+check "install reloaded systemd" has_line "$(calls)" "systemctl daemon-reload"
 
 echo "# local edit" >> "$R/etc/default/vram-swap"
 fake_daemon
@@ -30,6 +31,7 @@ check "upgrade says the new version runs after the next teardown && setup" \
 	has_re "$(cat "$WORK/rupgrade.log")" "the new version runs after the next 'vram-swap-teardown && vram-swap-setup'"
 check "upgrade kept the local edit (%config(noreplace))" grep -qx '# local edit' "$R/etc/default/vram-swap"
 check "upgrade neither stopped nor restarted anything" lacks_re "$(calls)" 'systemctl.*(start|stop|restart|--now)|vram-swap-teardown'
+check "upgrade reloaded systemd" has_line "$(calls)" "systemctl daemon-reload"
 
 teardown_stub 1
 mark
@@ -43,6 +45,7 @@ mark
 mkdir -p "$R/run/vram-swap"
 if RP -e vram-swap > "$WORK/rerase2.log" 2>&1; then ok "rpm -e: erased after teardown"; else fail "rpm -e"; sed 's/^/       /' "$WORK/rerase2.log"; fi
 check "teardown ran first" test "$(calls | head -n1)" = "vram-swap-teardown "
+check "erase reloaded systemd after the unit files went" test "$(calls | tail -n 1)" = "systemctl daemon-reload"
 check "package gone" test "$(rpm_installed && echo yes)" != yes
 check "the rpm database works (it lists nothing)" test -z "$(RQ -qa)"
 check "changed settings kept as .rpmsave" grep -qx '# local edit' "$R/etc/default/vram-swap.rpmsave"
