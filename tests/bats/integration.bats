@@ -83,7 +83,7 @@ swapon --show"
 	kill -0 "$pid"
 	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
 	assert_line vram-swap.0
-	grep -qx swap=1 "$STATE"
+	grep -qx chunk.0=/dev/nbd0 "$STATE"
 
 	: >"$CALLS"
 	run "$TEARDOWN"

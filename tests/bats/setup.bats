@@ -58,9 +58,10 @@ swapon --show"
 	assert_file_exists "$STATE"
 	run cat "$STATE"
 	assert_line "mode=direct"
-	assert_line "nbd_device=/dev/nbd0"
-	assert_line "attached=1"
-	assert_line "swap=1"
+	assert_line "chunk.0=/dev/nbd0"
+	assert_line "connections=4"
+	# Every chunk alike: none is named by keys of its own.
+	refute_line --regexp '^(nbd_device|attached|swap|chunk)='
 	pid=$(sed -n 's/^pid=//p' "$STATE")
 	[[ $(cat "/proc/$pid/comm") == vram-swapd ]]
 	[[ $(stat -c %a "$RUNDIR") == 700 ]]
@@ -341,7 +342,7 @@ echo "Error: Couldn'"'"'t resolve the nbd netlink family"; exit 1'
 	stub_script systemctl '
 [[ $1 == start ]] || exit 3
 mkdir -p "$VRAM_SWAP_RUNDIR/vram-swap"
-printf "%s\n" mode=systemd swap=1 nbd_device=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
+printf "%s\n" mode=systemd chunk.0=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
 	run "$SETUP" --enable
 	assert_failure 1
 	assert_output --partial "systemctl enable vram-swap.service failed"
@@ -349,7 +350,7 @@ printf "%s\n" mode=systemd swap=1 nbd_device=/dev/nbd0 priority=1000 >"$VRAM_SWA
 [[ $1 == is-active ]] && exit 3
 [[ $1 == start ]] || exit 0
 mkdir -p "$VRAM_SWAP_RUNDIR/vram-swap"
-printf "%s\n" mode=systemd swap=1 nbd_device=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
+printf "%s\n" mode=systemd chunk.0=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
 	: >"$CALLS"
 	run "$SETUP" --enable
 	assert_success
@@ -394,7 +395,7 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"
 	assert_line "mode=systemd"
 	assert_line "pid=$pid"
-	assert_line "swap=1"
+	assert_line "chunk.0=/dev/nbd0"
 }
 
 @test "setup: --resume re-attaches only what was detached for sleep" {
@@ -403,8 +404,7 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	run "$SETUP" --resume
 	assert_success
 	assert_equal "$(calls)" ""
-	sed -i 's/^swap=1/swap=0/; s/^attached=1/attached=0/' "$STATE"
-	echo sleeping=1 >>"$STATE"
+	sed -i '/^chunk\./d; s/^sleeping=0/sleeping=1/' "$STATE"
 	run "$SETUP" --resume
 	kill_pid "$pid"
 	assert_success
