@@ -38,3 +38,14 @@ vs_load_defaults() {
 		VS_CONF[VRAM_SWAP_SOCKET]=$VS_RUN/${VS_CONF[VRAM_SWAP_SOCKET]#/run/}
 	fi
 }
+
+# Every setting into the environment, where the daemon reads each
+# VRAM_SWAP_* it knows (as it does under the unit's EnvironmentFile=): no
+# setting needs a flag of its own, and one the daemon gains reaches it
+# without a change here. For the daemon's own subshell only.
+vs_export_settings() {
+	local k
+	for k in "${!VS_CONF[@]}"; do
+		export "$k=${VS_CONF[$k]}"
+	done
+}

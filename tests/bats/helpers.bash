@@ -179,10 +179,15 @@ stub_daemon() {
 	{
 		printf '#!/bin/bash\n'
 		printf '[[ ${1:-} == --check-config ]] && exec %q "$@"\n' "$VS_REAL_DAEMON"
-		printf 'printf "%%s\\n" "vram-swapd $*" >>"$CALLS"\n'
 		printf 'template=%q\n' "$T/status.stub"
+		# Logged as a command line: the settings in its environment, in
+		# the daemon's order (that of --check-config), then its arguments.
+		printf 'keys=%q\n' "$("$VS_REAL_DAEMON" --check-config | sed 's/=.*//' | tr '\n' ' ')"
 		cat <<-'EOF'
-		if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
+		env=""
+for k in $keys; do [[ -v $k ]] && env+=" $k=${!k}"; done
+printf '%s\n' "${env# }${env:+ }vram-swapd $*" >>"$CALLS"
+if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
 	echo "vram-swapd: ${STUB_DAEMON_MSG:-cannot start}" >&2; exit "$STUB_DAEMON_EXIT"
 fi
 status=""

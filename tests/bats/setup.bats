@@ -12,10 +12,10 @@ teardown() {
 }
 
 NVSMI_QUERY='nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memory.free --format=csv,noheader,nounits'
-DAEMON_CUDA="vram-swapd --backend cuda --size 75% --min-size 1G --step 512M --device 0"
-
-daemon_tail() {
-	echo "--socket $BATS_TEST_TMPDIR/run/vram-swap/vram-swapd.sock --export vram-swap --max-clients 64 --chunk auto --reserve 20% --auto on --grow-delay 60 --on-battery keep --status-file $BATS_TEST_TMPDIR/run/vram-swap/status"
+# The daemon as setup starts it with the default settings: every one in
+# its environment, none as a flag.
+daemon_call() {
+	echo "VRAM_SWAP_SIZE=75% VRAM_SWAP_MIN_SIZE=1G VRAM_SWAP_STEP=512M VRAM_SWAP_DEVICE=0 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=1000 VRAM_SWAP_CONNECTIONS=4 VRAM_SWAP_NBD_DEVICE=auto VRAM_SWAP_DISCARD=on VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=vram-swap VRAM_SWAP_MAX_CLIENTS=64 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep vram-swapd --status-file $RUNDIR/status"
 }
 
 @test "setup: --help prints usage and exits 0" {
@@ -44,7 +44,7 @@ daemon_tail() {
 	assert_success
 	assert_equal "$(calls)" "$NVSMI_QUERY
 modprobe nbd
-$DAEMON_CUDA $(daemon_tail)
+$(daemon_call)
 nbd-client -unix $SOCK -l
 nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
@@ -75,19 +75,19 @@ swapon --show"
 	STUB_EXPORT=swp.0 run "$SETUP"
 	assert_success
 	run calls
-	assert_line "vram-swapd --backend cuda --size 2G --min-size 512M --step 256M --device 1 --socket $SOCK --export swp --max-clients 3 --chunk auto --reserve 20% --auto on --grow-delay 60 --on-battery keep --status-file $RUNDIR/status"
+	assert_line "VRAM_SWAP_SIZE=2G VRAM_SWAP_MIN_SIZE=512M VRAM_SWAP_STEP=256M VRAM_SWAP_DEVICE=1 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=77 VRAM_SWAP_CONNECTIONS=2 VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_DISCARD=off VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=swp VRAM_SWAP_MAX_CLIENTS=3 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep vram-swapd --status-file $RUNDIR/status"
 	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 2 -N swp.0"
 	assert_line "swapon -p 77 /dev/nbd1"
 }
 
-@test "setup: the host backend needs no GPU and passes no --device" {
+@test "setup: the host backend needs no GPU" {
 	write_defaults VRAM_SWAP_BACKEND=host VRAM_SWAP_SIZE=64M VRAM_SWAP_MIN_SIZE=4M
 	rm "$T/bin/nvidia-smi"
 	run "$SETUP"
 	assert_success
 	run calls
 	refute_line --partial nvidia-smi
-	assert_line "vram-swapd --backend host --size 64M --min-size 4M --step 512M $(daemon_tail)"
+	assert_line --regexp "^VRAM_SWAP_SIZE=64M VRAM_SWAP_MIN_SIZE=4M VRAM_SWAP_STEP=512M VRAM_SWAP_DEVICE=0 VRAM_SWAP_BACKEND=host .* vram-swapd --status-file $RUNDIR/status\$"
 }
 
 @test "setup: second run reports the active swap and changes nothing" {
