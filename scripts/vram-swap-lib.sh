@@ -5,7 +5,7 @@
 # in the source tree and once installed alike.
 # shellcheck source-path=SCRIPTDIR
 VS_LIBDIR=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
-for vs_part in log paths formats settings record daemon devices swap chunks gpu; do
+for vs_part in log paths formats settings record daemon start devices swap chunks gpu; do
 	[[ -r $VS_LIBDIR/lib/$vs_part.sh ]] || {
 		echo "${0##*/}: error: $VS_LIBDIR/lib/$vs_part.sh is missing; reinstall vram-swap" >&2
 		exit 1
@@ -23,6 +23,8 @@ done
 . "$VS_LIBDIR/lib/record.sh"
 # shellcheck source=lib/daemon.sh
 . "$VS_LIBDIR/lib/daemon.sh"
+# shellcheck source=lib/start.sh
+. "$VS_LIBDIR/lib/start.sh"
 # shellcheck source=lib/devices.sh
 . "$VS_LIBDIR/lib/devices.sh"
 # shellcheck source=lib/swap.sh
