@@ -18,14 +18,19 @@ check-unit: $(UNIT_TESTS)
 check-nbd: $(BUILD)/vram-swapd
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest -v \
 		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py \
-		tests/nbd/test_chunks.py
+		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py
 
 # libFuzzer needs clang. The corpus in the tree seeds each run; what a run
-# finds new stays in build-fuzz/ (commit interesting inputs by hand).
+# finds new stays in build-fuzz/ (commit interesting inputs by hand). Each
+# harness links the sources it drives: the handshake over the chunks' NBD
+# names on a real chunk table, the request checks alone.
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c src/handshake.c src/request.c
+build-fuzz/fuzz_handshake: tests/fuzz/fuzz_handshake.c src/handshake.c src/nbd_exports.c \
+	src/chunks.c src/store.c
+build-fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/request.c
+build-fuzz/fuzz_%: $(wildcard src/*.h)
 	@mkdir -p build-fuzz
-	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< src/handshake.c src/request.c
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -pthread
 
 fuzz: build-fuzz/fuzz_handshake build-fuzz/fuzz_request
 
@@ -52,4 +57,4 @@ check-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	VS_DAEMON=$(CURDIR)/build-asan/vram-swapd $(PY) -m unittest \
 		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py \
-		tests/nbd/test_chunks.py
+		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py

@@ -1,21 +1,28 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The storage behind the export. The core (protocol, connections, zero-page
+ * The storage behind the chunks. The core (transports, engine, zero-page
  * map) never knows what holds the bytes; a backend only moves contiguous
  * runs between host staging memory and its own memory.
  *
  * Rules every backend keeps, because the kernel's swap path depends on them:
- *  - open() does all allocation; nothing on the I/O path allocates, loads
- *    libraries or creates threads.
+ *  - allocation happens in open(), alloc(), buf_alloc() and queue_open(),
+ *    never on the I/O path: xfer(), flush() and warm() allocate nothing,
+ *    load no library and create no thread.
  *  - xfer() returns only when every segment has reached its destination
  *    (or failed): a WRITE is acknowledged right after, so "submitted" is
  *    not good enough.
  *  - per-segment errors go into seg->err (0 or an errno, normally EIO); a
  *    failure is logged by the backend with its own cause (e.g. CUresult).
+ *
+ * Errors: every op returns 0 or a positive errno (xfer() a count, its
+ * errors in the segments). The backend logs the cause behind the errno,
+ * which only it can name, except for alloc()'s ENOMEM: that one is
+ * expected (the caller tries a smaller size) and is described in why.
  */
 #ifndef VS_BACKEND_H
 #define VS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,20 +39,29 @@ struct vs_seg {
 	int err;           /* out: 0 or errno */
 };
 
-struct vs_backend;   /* one per daemon */
+struct vs_backend;   /* one per GPU (the host backend: one in all) */
+
+/* The most GPUs the daemon opens, one struct vs_backend each. Everything
+ * kept per GPU counts up to it: the chunks' GPU numbers, a connection's
+ * queues (one on each GPU), the policy's per-GPU state. */
+#define VS_MAX_GPUS 8
 struct vs_queue;     /* one per connection worker: a stream, scratch space */
 
 struct vs_backend_ops {
 	const char *name;
 	const char *memory;   /* what it serves from, for messages: "VRAM", "RAM" */
-	/* Find and prepare the device; no export yet. On failure log one
-	 * clear line and return -1. */
+	/* Its free memory is the RAM that swap relieves: the tier never
+	 * follows the reserve (it would swap off just when pages have nowhere
+	 * else to go). */
+	bool system_ram;
+	/* Find and prepare the device; no allocation yet. On failure log one
+	 * clear line. */
 	int (*open)(struct vs_backend *be, const struct vs_config *cfg);
 	/* How much memory is free now (and in all). */
 	int (*mem_info)(struct vs_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
-	/* Allocate exactly size bytes into *mem (never 0): 0 on success, ENOMEM
-	 * when a smaller size may still work (why names the failure), -1 on
-	 * any other failure (already logged). A backend holds any number of
+	/* Allocate exactly size bytes into *mem (never 0): ENOMEM when a
+	 * smaller size may still work (why names the failure, nothing is
+	 * logged), another errno on any other failure. A backend holds any number of
 	 * allocations (the chunks of the swap tier); it is called off the I/O
 	 * path. The size policy (percentages, back-off, minimum) is the
 	 * core's: see vs_backend_alloc_sized(). */
@@ -78,9 +94,6 @@ struct vs_backend_ops {
 
 struct vs_backend {
 	const struct vs_backend_ops *ops;
-	/* The allocation vs_backend_open() made (tools and tests use it). */
-	uintptr_t mem;
-	uint64_t size;
 	/* Shown by logs and the status file ("NVIDIA H100 80GB HBM3", "host memory"). */
 	char device_name[128];
 	char device_uuid[64];     /* "GPU-..." or "" */
@@ -94,20 +107,24 @@ extern const struct vs_backend_ops vs_backend_cuda;
 
 /* Looks a backend up by name; NULL if unknown. */
 const struct vs_backend_ops *vs_backend_find(const char *name);
+/* Every backend's name (with memory: "cuda (VRAM)"), after lead and
+ * separated by commas, last before the last one: "cuda or host". */
+void vs_backend_names(char *out, size_t n, const char *lead, const char *last,
+                      bool memory);
 
 /* Allocates as the settings say: want bytes (already resolved), backing
  * off by --step down to --min-size when allocation fails. Fills *mem and
- * *got; logs and returns -1 when no size works. */
+ * *got; when no size works, logs why and returns ENOMEM (or the backend's
+ * errno for a failure other than running out). */
 int vs_backend_alloc_sized(struct vs_backend *be, const struct vs_config *cfg, uint64_t want,
                            uintptr_t *mem, uint64_t *got);
 
+/* Logs that size is below --min-size, naming the memory free. */
+void vs_backend_log_too_small(struct vs_backend *be, const struct vs_config *cfg,
+                              uint64_t size);
+
 /* --size resolved against what is free now (0 when that cannot be read). */
 uint64_t vs_backend_want(struct vs_backend *be, const struct vs_config *cfg);
-
-/* Opens be (be->ops set) and makes one allocation of --size (be->mem,
- * be->size) through vs_backend_alloc_sized(). Logs and returns -1 when no
- * size works. */
-int vs_backend_open(struct vs_backend *be, const struct vs_config *cfg);
 
 /* "512 MiB", "1.50 GiB": sizes in messages. */
 void vs_fmt_size(char *b, size_t n, uint64_t v);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The cuda backend: the export lives in one VRAM allocation; each connection
- * worker owns a stream (cuda_io.c). This file opens and closes it; the
- * parts are listed in cuda_be.h.
+ * The cuda backend: one GPU; each chunk of the tier is one VRAM allocation
+ * on it, and each connection worker owns a stream (cuda_io.c). This file
+ * opens and closes it and allocates; the parts are listed in cuda_be.h.
  */
 #include "cuda_be.h"
 
@@ -25,7 +25,7 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 
 	if (!cb) {
 		vs_log(LOG_ERR, "cuda: out of memory");
-		return -1;
+		return ENOMEM;
 	}
 	atomic_flag_clear(&cb->lost_logged);
 	be->priv = cb;
@@ -61,7 +61,7 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	       uuid[0] ? uuid : "no UUID", be->device_bus_id, tot, fre,
 	       cb->driver_version / 1000, cb->driver_version % 1000 / 10, cb->lib_path);
 
-	/* Scratch now, before the export, so that sizing sees what is left. */
+	/* Scratch now, before the chunks, so that sizing sees what is left. */
 	r = cb->api.cuMemAlloc_v2(&cb->probe, VS_BLOCK);
 	if (r == 0)
 		r = cb->api.cuMemHostAlloc(&cb->probe_host, VS_BLOCK, VS_CU_MEMHOSTALLOC_PORTABLE);
@@ -75,7 +75,7 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	return 0;
 fail:
 	cuda_close(be);
-	return -1;
+	return EIO;   /* the helper that failed said why */
 }
 
 static void cuda_close(struct vs_backend *be)
@@ -85,8 +85,6 @@ static void cuda_close(struct vs_backend *be)
 	if (!cb)
 		return;
 	if (cb->ctx && vs_cuda_make_current(cb) == 0) {
-		if (be->mem)
-			cb->api.cuMemFree_v2(be->mem);
 		if (cb->probe)
 			cb->api.cuMemFree_v2(cb->probe);
 		if (cb->probe_host)
@@ -105,11 +103,11 @@ static int cuda_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *tota
 	struct cuda_be *cb = be->priv;
 	size_t f = 0, t = 0;
 	if (vs_cuda_make_current(cb) < 0)
-		return -1;
+		return EIO;
 	vs_curesult r = cb->api.cuMemGetInfo_v2(&f, &t);
 	if (r != 0) {
 		vs_cuda_startup_error(cb, "cuMemGetInfo", r);
-		return -1;
+		return EIO;
 	}
 	*free_b = f;
 	*total_b = t;
@@ -122,7 +120,7 @@ static int cuda_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
 	struct cuda_be *cb = be->priv;
 	vs_cudeviceptr p = 0;
 	if (vs_cuda_make_current(cb) < 0)
-		return -1;
+		return EIO;
 	vs_curesult r = cb->api.cuMemAlloc_v2(&p, size);
 	if (r == 0) {
 		*mem = (uintptr_t)p;
@@ -133,7 +131,7 @@ static int cuda_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
 		return ENOMEM;
 	}
 	vs_cuda_startup_error(cb, "cuMemAlloc", r);
-	return -1;
+	return EIO;
 }
 
 static void cuda_release(struct vs_backend *be, uintptr_t mem, uint64_t size)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The host backend: the export in anonymous memory, locked in RAM. For
+/* The host backend: chunks in anonymous memory, locked in RAM. For
  * tests, benchmarks and trying vram-swap on a machine without a GPU (swap
  * to RAM only makes sense for that). */
 #include "backend.h"
@@ -34,13 +34,13 @@ static uint64_t meminfo(const char *key)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/* The export in transparent huge pages where the kernel can give them:
- * random 4 KiB requests over a multi-GiB export otherwise miss the TLB on
+/* A chunk in transparent huge pages where the kernel can give them:
+ * random 4 KiB requests over a multi-GiB chunk otherwise miss the TLB on
  * nearly every copy. The advice must come before the pages exist, and
  * mlockall(MCL_FUTURE) populates a mapping as soon as it is accessible:
  * so map it inaccessible, advise, then open it up (which populates and
  * locks it under mlockall) and populate it explicitly otherwise. */
-static void *export_map(uint64_t size)
+static void *chunk_map(uint64_t size)
 {
 	void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -85,7 +85,7 @@ static int host_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
                       size_t n)
 {
 	(void)be;
-	void *p = export_map(size);
+	void *p = chunk_map(size);
 	if (p == MAP_FAILED) {
 		snprintf(why, n, "%s", strerror(errno));
 		return ENOMEM;
@@ -120,7 +120,7 @@ static int host_queue_open(struct vs_backend *be, struct vs_queue **q)
 {
 	*q = calloc(1, sizeof **q);
 	if (!*q)
-		return -1;
+		return ENOMEM;
 	(*q)->be = be;
 	return 0;
 }
@@ -129,12 +129,12 @@ static void host_queue_close(struct vs_queue *q) { free(q); }
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
-/* Pages written to the export are rarely read back soon, and the export
+/* Pages written to a chunk are rarely read back soon, and the chunks
  * is far larger than the caches: plain stores would first read every
  * destination line from RAM and evict hot data (the receive arena) to
  * hold it. Streaming stores skip both. SSE2 is part of x86-64, so no
  * dispatch is needed; dst and n are multiples of 4096, src is any. */
-static void copy_to_export(uint8_t *dst, const uint8_t *src, size_t n)
+static void copy_to_chunk(uint8_t *dst, const uint8_t *src, size_t n)
 {
 	for (size_t i = 0; i < n; i += 64) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(src + i));
@@ -151,7 +151,7 @@ static void copy_to_export(uint8_t *dst, const uint8_t *src, size_t n)
  * acknowledged or its zero-map bit is published to other workers. */
 static void copies_done(void) { _mm_sfence(); }
 #else
-static void copy_to_export(uint8_t *dst, const uint8_t *src, size_t n) { memcpy(dst, src, n); }
+static void copy_to_chunk(uint8_t *dst, const uint8_t *src, size_t n) { memcpy(dst, src, n); }
 static void copies_done(void) { }
 #endif
 
@@ -162,7 +162,7 @@ static unsigned host_xfer(struct vs_queue *q, struct vs_seg *segs, unsigned n)
 		struct vs_seg *s = &segs[i];
 		uint8_t *mem = (uint8_t *)s->mem;
 		if (s->dir == VS_TO_BACKEND)
-			copy_to_export(mem + s->off, s->buf, s->len);
+			copy_to_chunk(mem + s->off, s->buf, s->len);
 		else
 			memcpy(s->buf, mem + s->off, s->len);
 		s->err = 0;
@@ -173,16 +173,12 @@ static unsigned host_xfer(struct vs_queue *q, struct vs_seg *segs, unsigned n)
 
 static int host_flush(struct vs_queue *q) { (void)q; return 0; }
 
-static void host_close(struct vs_backend *be)
-{
-	if (be->mem)
-		munmap((void *)be->mem, be->size);
-	be->mem = 0;
-}
+static void host_close(struct vs_backend *be) { (void)be; }
 
 const struct vs_backend_ops vs_backend_host = {
 	.name = "host",
 	.memory = "RAM",
+	.system_ram = true,
 	.open = host_open,
 	.mem_info = host_mem_info,
 	.alloc = host_alloc,

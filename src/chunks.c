@@ -6,20 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "nbd.h"
 
-/* Never ROTATIONAL: swap must see a non-rotational device. MULTI_CONN
- * holds because every write reaches the backend before it is
- * acknowledged. */
-#define EXPORT_FLAGS (NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | \
-                      NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | \
-                      NBD_FLAG_SEND_FAST_ZERO | NBD_FLAG_CAN_MULTI_CONN)
+/* A key is the index under the generation: a freed chunk's key pins
+ * nothing, even once its slot serves again. */
+_Static_assert(VS_MAX_CHUNKS <= 256, "a key holds the index in 8 bits");
+#define KEY(i, gen) ((uint64_t)(gen) << 8 | (i))
+#define KEY_IDX(key) ((unsigned)((key) & 0xff))
+#define KEY_GEN(key) ((uint32_t)((key) >> 8))
 
-void vs_chunks_init(struct vs_chunks *t, const char *export_name)
+void vs_chunks_init(struct vs_chunks *t)
 {
 	pthread_mutex_init(&t->mu, NULL);
-	t->export_name = export_name;
 }
 
 /* Takes a free slot and serves mem in it; under the lock. */
@@ -30,8 +27,8 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		struct vs_chunk *c = &t->c[i];
 		if (c->state != VS_CHUNK_EMPTY)
 			continue;
-		if (vs_store_init_at(&c->st, t->gpus[gpu], mem, size))
-			return -1;
+		if (vs_store_init(&c->st, t->gpus[gpu], mem, size))
+			return ENOMEM;
 		c->gpu = gpu;
 		c->mem = mem;
 		c->size = size;
@@ -40,7 +37,7 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		*idx = i;
 		return 0;
 	}
-	return -1;
+	return ENOSPC;
 }
 
 int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size)
@@ -64,7 +61,7 @@ int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *id
 	pthread_mutex_unlock(&t->mu);
 	if (used >= VS_MAX_CHUNKS) {
 		snprintf(why, n, "all %d chunks are in use: raise VRAM_SWAP_CHUNK", VS_MAX_CHUNKS);
-		return -1;
+		return ENOSPC;
 	}
 	/* The allocation runs without the lock: cuMemAlloc of gigabytes can
 	 * take a while, and handshakes must not wait for it. */
@@ -77,7 +74,7 @@ int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *id
 	if (rc) {
 		be->ops->release(be, mem, size);
 		snprintf(why, n, "no room for the chunk's zero-page map");
-		return -1;
+		return rc;
 	}
 	return 0;
 }
@@ -96,7 +93,7 @@ int vs_chunks_free(struct vs_chunks *t, unsigned idx)
 		pthread_mutex_unlock(&t->mu);
 		return EBUSY;
 	}
-	/* FREEING keeps the slot from attach and from reuse while the memory
+	/* FREEING keeps the slot from pinning and from reuse while the memory
 	 * goes back without the lock held. */
 	c->state = VS_CHUNK_FREEING;
 	c->gen++;
@@ -119,75 +116,50 @@ void vs_chunks_free_all(struct vs_chunks *t)
 		vs_chunks_free(t, i);
 }
 
-/* ---- names ------------------------------------------------------------- */
+/* ---- lookup and pinning ---------------------------------------------- */
 
-/* "<export>.<index>" -> index; the bare name and "" -> the first chunk. */
-static int lookup(struct vs_chunks *t, const uint8_t *name, uint32_t len)
+/* Under the lock. */
+static void ref_of(const struct vs_chunks *t, unsigned i, struct vs_chunk_ref *r)
 {
-	size_t el = strlen(t->export_name);
-	if (len == 0 || (len == el && !memcmp(name, t->export_name, el))) {
-		for (unsigned i = 0; i < VS_MAX_CHUNKS; i++)
-			if (t->c[i].state == VS_CHUNK_SERVING)
-				return (int)i;
-		return -1;
-	}
-	if (len < el + 2 || len > el + 3 || memcmp(name, t->export_name, el) ||
-	    name[el] != '.')
-		return -1;
-	unsigned v = 0;
-	for (uint32_t k = (uint32_t)el + 1; k < len; k++) {
-		if (name[k] < '0' || name[k] > '9')
-			return -1;
-		v = v * 10 + (unsigned)(name[k] - '0');
-	}
-	if ((len == el + 3 && name[el + 1] == '0') || v >= VS_MAX_CHUNKS ||
-	    t->c[v].state != VS_CHUNK_SERVING)
-		return -1;
-	return (int)v;
+	*r = (struct vs_chunk_ref){ .idx = i, .size = t->c[i].size, .key = KEY(i, t->c[i].gen) };
 }
 
-static int x_find(void *ctx, const uint8_t *name, uint32_t len, struct vs_export *e)
+int vs_chunks_ref(struct vs_chunks *t, unsigned idx, struct vs_chunk_ref *r)
 {
-	struct vs_chunks *t = ctx;
+	int rc = ENOENT;
+	if (idx >= VS_MAX_CHUNKS)
+		return rc;
 	pthread_mutex_lock(&t->mu);
-	int i = lookup(t, name, len);
-	if (i >= 0) {
-		e->name = t->export_name;
-		e->size = t->c[i].size;
-		e->flags = EXPORT_FLAGS;
-		e->cookie = (uint64_t)t->c[i].gen << 8 | (unsigned)i;
+	if (t->c[idx].state == VS_CHUNK_SERVING) {
+		ref_of(t, idx, r);
+		rc = 0;
 	}
 	pthread_mutex_unlock(&t->mu);
-	return i >= 0 ? 0 : -1;
+	return rc;
 }
 
-static int x_list(void *ctx, unsigned nth, char *buf, size_t n)
+int vs_chunks_nth(struct vs_chunks *t, unsigned nth, struct vs_chunk_ref *r)
 {
-	struct vs_chunks *t = ctx;
-	int found = -1;
+	int rc = ENOENT;
 	pthread_mutex_lock(&t->mu);
-	for (unsigned i = 0, k = 0; i < VS_MAX_CHUNKS && found < 0; i++)
-		if (t->c[i].state == VS_CHUNK_SERVING && k++ == nth)
-			found = (int)i;
+	for (unsigned i = 0, k = 0; i < VS_MAX_CHUNKS; i++)
+		if (t->c[i].state == VS_CHUNK_SERVING && k++ == nth) {
+			ref_of(t, i, r);
+			rc = 0;
+			break;
+		}
 	pthread_mutex_unlock(&t->mu);
-	if (found < 0)
-		return -1;
-	snprintf(buf, n, "%s.%d", t->export_name, found);
-	return 0;
+	return rc;
 }
 
-struct vs_exports vs_chunks_exports(struct vs_chunks *t)
+int vs_chunks_pin(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsigned *gpu)
 {
-	return (struct vs_exports){ x_find, x_list, t };
-}
-
-int vs_chunks_attach(struct vs_chunks *t, uint64_t cookie, struct vs_store **st,
-                     unsigned *gpu)
-{
-	struct vs_chunk *c = &t->c[cookie & 0xff];
-	int rc = -1;
+	if (KEY_IDX(key) >= VS_MAX_CHUNKS)
+		return ENOENT;
+	struct vs_chunk *c = &t->c[KEY_IDX(key)];
+	int rc = ENOENT;
 	pthread_mutex_lock(&t->mu);
-	if (c->state == VS_CHUNK_SERVING && c->gen == (uint32_t)(cookie >> 8)) {
+	if (c->state == VS_CHUNK_SERVING && c->gen == KEY_GEN(key)) {
 		c->clients++;
 		*st = &c->st;
 		*gpu = c->gpu;
@@ -197,9 +169,11 @@ int vs_chunks_attach(struct vs_chunks *t, uint64_t cookie, struct vs_store **st,
 	return rc;
 }
 
-void vs_chunks_detach(struct vs_chunks *t, uint64_t cookie)
+void vs_chunks_unpin(struct vs_chunks *t, uint64_t key)
 {
-	struct vs_chunk *c = &t->c[cookie & 0xff];
+	if (KEY_IDX(key) >= VS_MAX_CHUNKS)
+		return;
+	struct vs_chunk *c = &t->c[KEY_IDX(key)];
 	pthread_mutex_lock(&t->mu);
 	if (c->clients)
 		c->clients--;

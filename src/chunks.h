@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The swap tier as chunks. Each chunk is one backend allocation on one GPU
- * with its own zero-page map, served as its own NBD export named
- * "<export>.<index>" (the kernel attaches each as its own nbd device and
- * swap area). The bare export name and the default name reach the lowest
- * numbered chunk, so a one-chunk daemon looks as a single export always did.
+ * with its own zero-page map, known by its index in the table. What a
+ * transport calls a chunk on its wire (an NBD export name, a ublk device)
+ * is the transport's business: this table knows no wire.
  *
  * Chunks are added and freed by the control thread only, never on the I/O
- * path. A connection pins its chunk from handshake to disconnect; a pinned
- * chunk is never freed, so a worker's store can never vanish under it.
- * The table's lock is taken at handshake, disconnect, add, free and status,
- * never per request.
+ * path. A transport looks a chunk up (vs_chunks_ref), and pins it for as
+ * long as it serves it (vs_chunks_pin); a pinned chunk is never freed, so
+ * a worker's store can never vanish under it. The table's lock is taken at
+ * lookup, pin, unpin, add, free and status, never per request.
  */
 #ifndef VS_CHUNKS_H
 #define VS_CHUNKS_H
@@ -20,10 +19,8 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "handshake.h"
 #include "store.h"
 
-#define VS_MAX_GPUS 8
 #define VS_MAX_CHUNKS 64
 
 enum vs_chunk_state { VS_CHUNK_EMPTY, VS_CHUNK_SERVING, VS_CHUNK_FREEING };
@@ -40,7 +37,6 @@ struct vs_chunk {
 
 struct vs_chunks {
 	pthread_mutex_t mu;
-	const char *export_name;
 	unsigned ngpus;
 	struct vs_backend *gpus[VS_MAX_GPUS];
 	struct vs_chunk c[VS_MAX_CHUNKS];
@@ -52,26 +48,40 @@ struct vs_chunk_info {
 	uint64_t size, used;
 };
 
-void vs_chunks_init(struct vs_chunks *t, const char *export_name);
-/* Serves an allocation already made on gpu (the first, sized one). */
+/* A chunk as a transport found it: the key pins only that chunk, not one
+ * added later under the same index after it was freed. */
+struct vs_chunk_ref {
+	unsigned idx;
+	uint64_t size;
+	uint64_t key;
+};
+
+void vs_chunks_init(struct vs_chunks *t);
+/* Errors are 0 or a positive errno, as in the layers below. */
+
+/* Serves an allocation already made on gpu (the first, sized one): 0,
+ * ENOSPC (no free index) or ENOMEM (no room for its zero-page map). */
 int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size);
 /* Allocates size bytes on gpu and serves them as a new chunk; its index
- * in *idx. 0, ENOMEM (why says what failed) or -1 (logged / why). */
+ * in *idx. 0, or an errno: ENOSPC (every index in use) and ENOMEM with why
+ * saying what failed, another from the backend, which logged it. */
 int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *idx,
                   char *why, size_t n);
-/* Frees chunk idx: refused (EBUSY) while a client is attached, ENOENT if
+/* Frees chunk idx: refused (EBUSY) while it is pinned, ENOENT if
  * there is no such chunk. */
 int vs_chunks_free(struct vs_chunks *t, unsigned idx);
-/* Frees every chunk nobody is attached to (exit). */
+/* Frees every chunk nothing pins (exit). */
 void vs_chunks_free_all(struct vs_chunks *t);
 
-/* For the handshake: chunk names, lookups (cookie = which chunk, which
- * generation). */
-struct vs_exports vs_chunks_exports(struct vs_chunks *t);
-/* Pins the chunk a handshake chose; -1 if it was freed meanwhile. */
-int vs_chunks_attach(struct vs_chunks *t, uint64_t cookie, struct vs_store **st,
-                     unsigned *gpu);
-void vs_chunks_detach(struct vs_chunks *t, uint64_t cookie);
+/* The serving chunk idx: 0, or ENOENT if there is none. */
+int vs_chunks_ref(struct vs_chunks *t, unsigned idx, struct vs_chunk_ref *r);
+/* The nth serving chunk in index order (0: the lowest numbered): 0, or
+ * ENOENT past the last. */
+int vs_chunks_nth(struct vs_chunks *t, unsigned nth, struct vs_chunk_ref *r);
+/* Pins the chunk key names (its store, and the GPU whose queue moves its
+ * data): 0, or ENOENT if it was freed since it was looked up. */
+int vs_chunks_pin(struct vs_chunks *t, uint64_t key, struct vs_store **st, unsigned *gpu);
+void vs_chunks_unpin(struct vs_chunks *t, uint64_t key);
 
 /* Snapshot of the serving chunks (at most VS_MAX_CHUNKS); returns the count. */
 unsigned vs_chunks_list(struct vs_chunks *t, struct vs_chunk_info *out);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Daemon settings: flags, with environment variables named as in
- * /etc/default/vram-swap as fallbacks. */
+/* The daemon's configuration: defaults, then the environment (named as in
+ * /etc/default/vram-swap), then flags, each setting by its row of
+ * settings.h. Errors follow settings.h's convention. */
 #ifndef VS_CONFIG_H
 #define VS_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "settings.h"
 
 #define VS_BLOCK 4096u
 #define VS_DEFAULT_STEP (512ull << 20)
@@ -17,21 +20,15 @@ struct vs_size {
 	unsigned percent;   /* 1..100, or 0 for absolute */
 };
 
+/* The settings' fields come from their rows (settings.h). */
 struct vs_config {
-	const char *backend;      /* "cuda" or "host" */
-	struct vs_size size;
-	uint64_t min_size;
-	uint64_t step;
-	const char *device;       /* index, GPU-UUID or PCI bus id */
-	const char *socket_path;
-	const char *export_name;
-	const char *status_file;  /* "" disables */
-	unsigned max_clients;
-	uint64_t chunk;           /* bytes per chunk of the swap tier; 0: auto */
-	struct vs_size reserve;   /* VRAM kept free for others, per GPU */
-	bool automatic;           /* follow the reserve policy */
-	unsigned grow_delay;      /* seconds free VRAM must stay high to grow */
-	bool release_on_battery;
+#define VS_FIELD_ALL(type, field) type field;
+#define VS_FIELD_DAEMON(type, field) type field;
+#define VS_FIELD_FILE(type, field)
+#define VS_X_FIELD(id, env, flag, sh, arg, def, check, where, type, field, store, help) \
+	VS_FIELD_##where(type, field)
+	VS_SETTINGS(VS_X_FIELD)
+#undef VS_X_FIELD
 	const char *ctl;          /* --ctl COMMAND: client mode, or NULL */
 	bool verbose;
 };
@@ -39,14 +36,13 @@ struct vs_config {
 enum { VS_EXIT_OK = 0, VS_EXIT_FAIL = 1, VS_EXIT_USAGE = 2 };
 
 /* Parses "8G", "512M", "4096", "75%" (percent only if allow_percent).
- * Suffixes K/M/G/T are binary; returns 0 or -1 with *why set. */
-int vs_parse_size(const char *s, bool allow_percent, struct vs_size *out,
-                  const char **why);
+ * Suffixes K/M/G/T are binary; NULL, or why s is not a size. */
+const char *vs_parse_size(const char *s, bool allow_percent, struct vs_size *out);
 
 /* Fills cfg from defaults, then environment, then argv. Returns
- * VS_EXIT_OK to go on, or an exit code (after printing help/version or one
- * line naming the bad setting). *done is set when the process should exit
- * with the returned code. */
+ * VS_EXIT_OK to go on, or an exit status (after printing help/version or
+ * one line naming the bad setting). *done is set when the process should
+ * exit with the returned status. */
 int vs_config_load(struct vs_config *cfg, int argc, char **argv, bool *done);
 
 /* Resolves a size setting against what is free; rounds percentages down to

@@ -11,10 +11,17 @@
  *   target            target GEN cap BYTES chunk BYTES total N, then per GPU
  *                         gpu G chunks N target N
  *   wait GEN          as target, once the target generation differs from GEN
- *   add [GPU]         allocates one chunk: chunk IDX gpu G size BYTES name NAME
+ *   add [GPU]         allocates one chunk: chunk IDX gpu G size BYTES name NAME;
+ *                     refused past the cap and while the daemon drains
  *   free IDX          frees a chunk; refused while a client is attached
  *   cap SIZE|N%|max   the most the tier may hold (resize, yield); N% is of
  *                     the VRAM others do not use
+ *
+ * A number (IDX, GPU, GEN) is decimal digits only, without leading zeros;
+ * anything else is refused, quoted. One thread serves every connection
+ * from poll(), each with its own buffers and deadline (VS_CTL_IO_S to send
+ * its line, and again to take its answer), so no client waits on another;
+ * at most VS_CTL_CONNS at once, VS_CTL_WAITERS of them waiting.
  *
  * The same thread samples every GPU once a second and steps the policy:
  * allocation and freeing, and that sampling, never run on an I/O worker.
@@ -33,6 +40,27 @@
 #include "policy.h"
 
 #define VS_CTL_WAITERS 16
+#define VS_CTL_CONNS 32
+#define VS_CTL_LINE 256
+#define VS_CTL_IO_S 2
+
+enum vs_ctl_state { VS_CTL_FREE, VS_CTL_READ, VS_CTL_WAIT, VS_CTL_WRITE };
+
+struct vs_ctl_reply {
+	char buf[16384];
+	size_t n, sent;
+};
+
+/* One control connection. */
+struct vs_ctl_conn {
+	int fd;
+	unsigned state;           /* enum vs_ctl_state */
+	double deadline;          /* READ and WRITE */
+	uint64_t gen;             /* WAIT: the generation it has seen */
+	size_t in_n;
+	char in[VS_CTL_LINE];
+	struct vs_ctl_reply out;
+};
 
 struct vs_control {
 	int listen_fd;
@@ -43,11 +71,11 @@ struct vs_control {
 	struct vs_policy pol;
 	uint64_t gen;             /* bumped when a target changes */
 	uint64_t max_cap;         /* VRAM_SWAP_SIZE, resolved at start */
-	int waiter[VS_CTL_WAITERS];
-	uint64_t waiter_gen[VS_CTL_WAITERS];
+	struct vs_ctl_conn conn[VS_CTL_CONNS];
 	pthread_t thread;
 	bool started;
 	_Atomic bool stop;
+	_Atomic bool draining;    /* set by the main thread: no more chunks */
 };
 
 /* "<dir>/<name>.ctl" for the export socket "<dir>/<name>.sock" (else the
@@ -64,7 +92,8 @@ int vs_control_start(struct vs_control *c, const char *sock_path);
 void vs_control_stop(struct vs_control *c);
 
 /* `vram-swapd --ctl COMMAND`: sends it, prints the answer. Exit status 0
- * ok, 1 refused (the reason on stderr), 3 no daemon to ask. */
+ * ok, 1 refused (the reason on stderr), 2 a command that cannot be sent,
+ * 3 no daemon answers (none listening, or it hung up without an answer). */
 int vs_ctl_client(const struct vs_config *cfg);
 
 /* Monotonic seconds. */

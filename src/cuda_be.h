@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The cuda backend's parts, shared between its files:
- *   backend_cuda.c  open/close, the export's allocation, the ops table
+ *   backend_cuda.c  open/close, allocations (the chunks), the ops table
  *   cuda_lib.c      loading libcuda.so.1, naming results
  *   cuda_diag.c     start-up diagnostics, what nvidia-smi says holds VRAM
  *   cuda_device.c   choosing the GPU (index, UUID, PCI bus id)

@@ -112,9 +112,11 @@ int vs_cuda_queue_open(struct vs_backend *be, struct vs_queue **qp)
 	struct cuda_be *cb = be->priv;
 	struct vs_queue *q = calloc(1, sizeof *q);
 
-	if (!q || vs_cuda_make_current(cb) < 0) {
+	if (!q)
+		return ENOMEM;
+	if (vs_cuda_make_current(cb) < 0) {
 		free(q);
-		return -1;
+		return EIO;
 	}
 	q->cb = cb;
 	vs_curesult r = cb->api.cuStreamCreate(&q->stream, VS_CU_STREAM_NON_BLOCKING);
@@ -122,14 +124,14 @@ int vs_cuda_queue_open(struct vs_backend *be, struct vs_queue **qp)
 		vs_log(LOG_ERR, "cuda: cuStreamCreate failed: %s (%d)",
 		       vs_cuda_result_name(cb, r), (int)r);
 		free(q);
-		return -1;
+		return EIO;
 	}
 	r = cb->api.cuMemHostAlloc(&q->scratch, VS_BLOCK, VS_CU_MEMHOSTALLOC_PORTABLE);
 	if (r != 0) {
 		vs_log(LOG_ERR, "cuda: cannot pin 4 KiB of host memory: %s (%d)",
 		       vs_cuda_result_name(cb, r), (int)r);
 		vs_cuda_queue_close(q);
-		return -1;
+		return ENOMEM;
 	}
 	*qp = q;
 	return 0;
@@ -171,7 +173,7 @@ static void device_lost(struct cuda_be *cb, vs_curesult r)
 }
 
 /* Segments [i, j) that can move as one copy: same direction, adjacent in
- * the export and in host memory. */
+ * the allocation and in host memory. */
 static unsigned run_end(const struct vs_seg *s, unsigned i, unsigned n)
 {
 	unsigned j = i + 1;

@@ -16,23 +16,16 @@
 	    atomic_load_explicit(&e->cnt->field, memory_order_relaxed) + (v), \
 	    memory_order_relaxed)
 
-int vs_engine_init(struct vs_engine *e, struct vs_store *st, struct vs_counters *cnt,
-                   size_t max_bytes)
+int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_bytes)
 {
 	memset(e, 0, sizeof *e);
-	e->st = st;
 	e->cnt = cnt;
 	e->reads_only = true;
 	/* Worst case a request of n pages alternates zero and data pages:
 	 * n/2 + 1 segments. One per page plus one per request always fits. */
 	e->seg_cap = (unsigned)(max_bytes / PG) + VS_BATCH_MAX;
 	e->segs = calloc(e->seg_cap, sizeof *e->segs);
-	if (!e->segs || (st && st->be->ops->queue_open(st->be, &e->q))) {
-		vs_engine_free(e);
-		return -1;
-	}
-	e->own_q = st != NULL;
-	return 0;
+	return e->segs ? 0 : ENOMEM;
 }
 
 void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q)
@@ -43,10 +36,7 @@ void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q
 
 void vs_engine_free(struct vs_engine *e)
 {
-	if (e->q && e->own_q)
-		e->st->be->ops->queue_close(e->q);
 	free(e->segs);
-	e->q = NULL;
 	e->segs = NULL;
 }
 
@@ -120,7 +110,7 @@ static int commit(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t len
 		vs_store_zero(e->st, off, len);
 		break;
 	case VS_OP_FLUSH:
-		err = e->st->be->ops->flush(e->q) ? EIO : 0;
+		err = e->st->be->ops->flush(e->q);
 		break;
 	}
 	return err;

@@ -55,16 +55,13 @@ struct vs_engine {
 	unsigned seg_cap, nsegs;
 	unsigned nio;
 	bool reads_only;    /* the batch holds only READs so far */
-	bool own_q;         /* q was opened by vs_engine_init() */
 	struct vs_io io[VS_BATCH_MAX];
 };
 
 /* max_bytes: the most payload one batch carries (reads and writes
- * together); sizes the segment list. With st, the engine serves st through
- * a queue of its own; without, vs_engine_bind() says what it serves. Start-up
- * only. */
-int vs_engine_init(struct vs_engine *e, struct vs_store *st, struct vs_counters *cnt,
-                   size_t max_bytes);
+ * together); sizes the segment list. vs_engine_bind() says what it serves.
+ * Start-up only: 0 or ENOMEM. */
+int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_bytes);
 /* Serves st through q (owned by the caller) from now on; between batches. */
 void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q);
 void vs_engine_free(struct vs_engine *e);

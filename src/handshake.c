@@ -2,7 +2,6 @@
 #include "handshake.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "nbd.h"
@@ -19,33 +18,6 @@ static int reply(const struct vs_hs_io *io, uint32_t opt, uint32_t type,
 	if (io->write(io->ctx, h, sizeof h))
 		return -1;
 	return len ? io->write(io->ctx, data, len) : 0;
-}
-
-/* The export answers to its own name and to the default (empty) name. */
-static int one_find(void *ctx, const uint8_t *name, uint32_t len, struct vs_export *out)
-{
-	const struct vs_export *e = ctx;
-	if (len && (len != strlen(e->name) || memcmp(name, e->name, len)))
-		return -1;
-	*out = *e;
-	return 0;
-}
-
-static int one_list(void *ctx, unsigned i, char *buf, size_t n)
-{
-	const struct vs_export *e = ctx;
-	if (i)
-		return -1;
-	snprintf(buf, n, "%s", e->name);
-	return 0;
-}
-
-enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export *e,
-                               const char **why)
-{
-	const struct vs_exports x = { one_find, one_list, (void *)e };
-	struct vs_export chosen;
-	return vs_handshake_in(io, &x, &chosen, why);
 }
 
 static int send_infos(const struct vs_hs_io *io, uint32_t opt, const struct vs_export *e)
@@ -67,8 +39,8 @@ static int send_infos(const struct vs_hs_io *io, uint32_t opt, const struct vs_e
 	return reply(io, opt, NBD_REP_ACK, NULL, 0);
 }
 
-enum vs_hs_result vs_handshake_in(const struct vs_hs_io *io, const struct vs_exports *x,
-                                  struct vs_export *e, const char **why)
+enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_exports *x,
+                               struct vs_export *e, const char **why)
 {
 	uint8_t b[18];
 	static const char zeroes[124];

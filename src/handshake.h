@@ -46,12 +46,7 @@ enum vs_hs_result {
 
 /* Runs the handshake; on VS_HS_GO *chosen is the export the client chose;
  * on failure *why says what went wrong (for the log). */
-enum vs_hs_result vs_handshake_in(const struct vs_hs_io *io, const struct vs_exports *x,
-                                  struct vs_export *chosen, const char **why);
-
-/* The same for a server with one export, which answers to its own name and
- * to the default (empty) name. */
-enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export *e,
-                               const char **why);
+enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_exports *x,
+                               struct vs_export *chosen, const char **why);
 
 #endif

@@ -28,6 +28,7 @@
 #include "control.h"
 #include "gpus.h"
 #include "server.h"
+#include "tier.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -176,16 +177,6 @@ static void cleanup(struct daemon *d)
 		unlink(d->cfg.status_file);
 }
 
-static int src_attach(void *ctx, uint64_t cookie, struct vs_store **st, unsigned *queue)
-{
-	return vs_chunks_attach(ctx, cookie, st, queue);
-}
-
-static void src_detach(void *ctx, uint64_t cookie)
-{
-	vs_chunks_detach(ctx, cookie);
-}
-
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -219,17 +210,20 @@ int main(int argc, char **argv)
 		return rc;
 	for (unsigned i = 0; i < d.ngpus; i++)
 		d.gp[i] = &d.gpu[i];
-	vs_chunks_init(&d.tab, d.cfg.export_name);
+	vs_chunks_init(&d.tab);
 	d.tab.ngpus = d.ngpus;
 	memcpy(d.tab.gpus, d.gp, sizeof d.gp);
 	d.ctl.cfg = &d.cfg;
 	d.ctl.tab = &d.tab;
 	pthread_mutex_init(&d.ctl.mu, NULL);
-	if (vs_gpus_fill(&d.tab, &d.ctl, &d.cfg)) {
+	rc = vs_tier_size(&d.tab, &d.ctl, &d.cfg);
+	if (!rc)
+		rc = vs_tier_fill(&d.tab, &d.ctl, &d.cfg);
+	if (rc) {
 		vs_gpus_close(d.gpu, d.ngpus);
-		return VS_EXIT_FAIL;
+		return rc;
 	}
-	d.src = (struct vs_nbd_source){ vs_chunks_exports(&d.tab), src_attach, src_detach, &d.tab };
+	d.src = (struct vs_nbd_source){ &d.tab, d.cfg.export_name };
 	if (vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) ||
 	    vs_server_listen(&d.srv, d.cfg.socket_path) ||
 	    vs_control_start(&d.ctl, d.cfg.socket_path)) {
@@ -267,7 +261,9 @@ int main(int argc, char **argv)
 			{ .fd = d.srv.wake_fd, .events = POLLIN },
 			{ .fd = d.srv.listen_fd, .events = POLLIN },
 		};
-		int np = poll(p, draining ? 2 : 3, 1000);
+		int ms = 1000;
+		bool listening = !draining && vs_server_can_accept(&d.srv, &ms);
+		int np = poll(p, listening ? 3 : 2, ms);
 		if (np < 0 && errno != EINTR) {
 			vs_log(LOG_ERR, "poll: %m");
 			continue;   /* never exit while pages may be held */
@@ -277,7 +273,8 @@ int main(int argc, char **argv)
 			if (read(d.srv.wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
 				vs_log(LOG_WARNING, "reading the wake-up event: %m");
 		}
-		if (!draining && (p[2].revents & POLLIN))
+		vs_server_reap(&d.srv);
+		if (listening && (p[2].revents & POLLIN))
 			vs_server_accept(&d.srv);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -285,6 +282,7 @@ int main(int argc, char **argv)
 				unsigned n = atomic_load(&d.srv.clients);
 				if (!draining && n) {
 					draining = true;
+					atomic_store(&d.ctl.draining, true);
 					close(d.srv.listen_fd);
 					unlink(d.cfg.socket_path);
 					d.srv.listen_fd = -1;

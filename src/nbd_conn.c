@@ -15,9 +15,6 @@
 #include "sockio.h"
 #include "wire.h"
 
-/* A client gets this long for the whole negotiation: one that trickles
- * bytes must not hold a slot, or keep a stopping daemon alive. */
-#define HANDSHAKE_S 10
 /* Requests larger than the arenas move through in pieces of this size. */
 #define PIECE VS_OUT_CAP
 
@@ -27,23 +24,22 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 	memset(c, 0, sizeof *c);
 	c->src = src;
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
-	if (nbe > VS_NBD_QUEUES || vs_engine_init(&c->eng, NULL, cnt, VS_IN_CAP + VS_OUT_CAP))
-		return -1;
-	for (unsigned i = 0; i < nbe; i++) {
+	if (nbe > VS_MAX_GPUS)
+		return EINVAL;
+	int rc = vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP);
+	for (unsigned i = 0; i < nbe && !rc; i++) {
 		c->bes[i] = bes[i];
-		if (bes[i]->ops->queue_open(bes[i], &c->q[i])) {
-			vs_nbd_conn_free(c);
-			return -1;
-		}
-		c->nq++;
+		rc = bes[i]->ops->queue_open(bes[i], &c->q[i]);
+		c->nq += !rc;
 	}
-	c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
-	c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
-	if (!c->in || !c->out) {
+	if (!rc) {
+		c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
+		c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
+		rc = c->in && c->out ? 0 : ENOMEM;
+	}
+	if (rc)
 		vs_nbd_conn_free(c);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 void vs_nbd_conn_free(struct vs_nbd_conn *c)
@@ -346,42 +342,12 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 	}
 }
 
-/* ---- negotiation ---------------------------------------------------------- */
-
-struct hs_sock {
-	int fd;
-	struct timespec deadline;
-};
-
-static int hs_read(void *ctx, void *buf, size_t n)
+void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd, const struct vs_export *exp)
 {
-	struct hs_sock *s = ctx;
-	return vs_recv_by(s->fd, buf, n, &s->deadline);
-}
-
-static int hs_write(void *ctx, const void *buf, size_t n)
-{
-	struct hs_sock *s = ctx;
-	return vs_send_by(s->fd, buf, n, &s->deadline);
-}
-
-void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
-{
-	struct hs_sock s = { .fd = fd };
-	clock_gettime(CLOCK_MONOTONIC, &s.deadline);
-	s.deadline.tv_sec += HANDSHAKE_S;
-	const struct vs_hs_io io = { hs_read, hs_write, &s };
-	const char *why = "";
-	enum vs_hs_result hs = vs_handshake_in(&io, &c->src->x, &c->exp, &why);
-	if (hs != VS_HS_GO) {
-		if (hs == VS_HS_ERROR)
-			vs_engine_refused(&c->eng);
-		vs_log(hs == VS_HS_ERROR ? LOG_WARNING : LOG_DEBUG, "negotiation ended: %s", why);
-		return;
-	}
+	c->exp = *exp;
 	struct vs_store *st;
 	unsigned qi;
-	if (c->src->attach(c->src->ctx, c->exp.cookie, &st, &qi) || qi >= c->nq) {
+	if (vs_chunks_pin(c->src->tab, c->exp.cookie, &st, &qi) || qi >= c->nq) {
 		/* Freed between the client's choice and now: hanging up is
 		 * the only answer left once GO was acknowledged. */
 		vs_log(LOG_WARNING, "the export a client chose was freed during its handshake");
@@ -396,5 +362,5 @@ void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd)
 	c->out_used = 0;
 	transmission(c, fd);
 	vs_engine_bind(&c->eng, NULL, NULL);
-	c->src->detach(c->src->ctx, c->exp.cookie);
+	vs_chunks_unpin(c->src->tab, c->exp.cookie);
 }

@@ -19,30 +19,19 @@
 
 #include "engine.h"
 #include "handshake.h"
+#include "nbd_exports.h"
 
 /* The receive arena holds a full batch of 4 KiB writes with their headers;
  * the reply arena a batch of reads. Larger requests move in pieces. */
 #define VS_IN_CAP  ((2u << 20) + (64u << 10))
 #define VS_OUT_CAP (2u << 20)
 
-/* Where a connection's exports come from: names for the handshake, and
- * pinning the chosen one (its store, and which backend's queue moves its
- * data) for as long as the connection lasts. */
-struct vs_nbd_source {
-	struct vs_exports x;
-	int (*attach)(void *ctx, uint64_t cookie, struct vs_store **st, unsigned *queue);
-	void (*detach)(void *ctx, uint64_t cookie);
-	void *ctx;
-};
-
-#define VS_NBD_QUEUES 8
-
 struct vs_nbd_conn {
 	struct vs_engine eng;
 	const struct vs_nbd_source *src;
 	struct vs_export exp;     /* the one this connection chose */
-	struct vs_backend *bes[VS_NBD_QUEUES];
-	struct vs_queue *q[VS_NBD_QUEUES];
+	struct vs_backend *bes[VS_MAX_GPUS];
+	struct vs_queue *q[VS_MAX_GPUS];   /* one on each GPU */
 	unsigned nq;
 	uint8_t *in, *out;        /* backend staging memory */
 	size_t out_used;
@@ -52,13 +41,14 @@ struct vs_nbd_conn {
 };
 
 /* Buffers come from bes[0] (pinned for every device); one queue is opened
- * on each of the nbe backends. Start-up only. */
+ * on each of the nbe backends, bes[i] being the chunks' GPU i. Off the I/O
+ * path only: 0 or an errno (nothing logged). */
 int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsigned nbe,
                      const struct vs_nbd_source *src, struct vs_counters *cnt);
 void vs_nbd_conn_free(struct vs_nbd_conn *c);
 
-/* Handshake and transmission on fd until the client leaves or breaks the
- * protocol. Does not close fd. */
-void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd);
+/* Transmission on fd, whose handshake chose exp (server.c negotiates),
+ * until the client leaves or breaks the protocol. Does not close fd. */
+void vs_nbd_conn_serve(struct vs_nbd_conn *c, int fd, const struct vs_export *exp);
 
 #endif

@@ -53,7 +53,7 @@ static unsigned wanted(struct vs_policy *p, struct vs_policy_gpu *g, double now)
 
 bool vs_policy_step(struct vs_policy *p, double now)
 {
-	unsigned want[VS_POLICY_GPUS], total = 0;
+	unsigned want[VS_MAX_GPUS], total = 0;
 	for (unsigned i = 0; i < p->ngpus; i++) {
 		want[i] = p->release_on_battery && p->on_battery ? 0 : wanted(p, &p->g[i], now);
 		total += want[i];

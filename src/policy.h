@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VS_POLICY_GPUS 8
+#include "backend.h"   /* VS_MAX_GPUS */
 
 struct vs_policy_gpu {
 	/* sampled by the caller */
@@ -46,7 +46,7 @@ struct vs_policy {
 	uint64_t cap;          /* most bytes to hold over all GPUs */
 	double delay;          /* seconds */
 	unsigned ngpus;
-	struct vs_policy_gpu g[VS_POLICY_GPUS];
+	struct vs_policy_gpu g[VS_MAX_GPUS];
 };
 
 /* Readies the per-GPU state (call once, after filling the settings). */

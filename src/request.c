@@ -9,7 +9,7 @@
 int vs_req_parse(const uint8_t *p, struct vs_req *r)
 {
 	if (get32(p) != NBD_REQUEST_MAGIC)
-		return -1;
+		return EPROTO;
 	r->flags = get16(p + 4);
 	r->type = get16(p + 6);
 	r->cookie = get64(p + 8);

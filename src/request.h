@@ -15,8 +15,8 @@ struct vs_req {
 	uint32_t len;
 };
 
-/* Parses a 28-byte request header; -1 when the magic is wrong (the stream
- * is out of sync: the connection must end). */
+/* Parses a 28-byte request header; EPROTO when the magic is wrong (the
+ * stream is out of sync: the connection must end). */
 int vs_req_parse(const uint8_t *p, struct vs_req *r);
 
 /* 0 when the request may run, else the errno to answer with (the

@@ -2,133 +2,22 @@
 #include "server.h"
 
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
-
-/* Swap pages hold other processes' secrets: the socket lives in a
- * directory only its owner can enter. */
-static int check_dir(const char *path)
-{
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof copy, "%s", path);
-	const char *dir = dirname(copy);
-	struct stat st;
-	if (lstat(dir, &st)) {
-		if (errno != ENOENT) {
-			vs_log(LOG_ERR, "cannot inspect socket directory %s: %m", dir);
-			return -1;
-		}
-		if (mkdir(dir, 0700) && errno != EEXIST) {
-			vs_log(LOG_ERR, "cannot create socket directory %s: %m", dir);
-			return -1;
-		}
-		if (lstat(dir, &st)) {
-			vs_log(LOG_ERR, "cannot inspect socket directory %s: %m", dir);
-			return -1;
-		}
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		vs_log(LOG_ERR, "socket directory %s is not a directory", dir);
-		return -1;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		vs_log(LOG_ERR, "socket directory %s must belong to uid %u and be closed "
-		       "to others (mode 0700); it belongs to uid %u with mode %03o",
-		       dir, (unsigned)geteuid(), (unsigned)st.st_uid, st.st_mode & 0777);
-		return -1;
-	}
-	return 0;
-}
-
-/* A socket file left by a daemon that died is replaced; a live daemon's is
- * not, and anything that is not a socket is never removed. */
-static int clear_stale(const char *path, const struct sockaddr_un *sa)
-{
-	struct stat st;
-	if (lstat(path, &st)) {
-		if (errno == ENOENT)
-			return 0;
-		vs_log(LOG_ERR, "cannot inspect %s: %m", path);
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		vs_log(LOG_ERR, "%s exists and is not a socket; not replacing it", path);
-		return -1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
-	int e = errno;
-	close(fd);
-	if (rc == 0) {
-		vs_log(LOG_ERR, "another vram-swapd is already serving %s", path);
-		return -1;
-	}
-	if (e != ECONNREFUSED) {
-		vs_log(LOG_ERR, "cannot tell whether %s is in use: %s", path, strerror(e));
-		return -1;
-	}
-	if (unlink(path) && errno != ENOENT) {
-		vs_log(LOG_ERR, "cannot remove stale socket %s: %m", path);
-		return -1;
-	}
-	vs_log(LOG_INFO, "replaced stale socket %s", path);
-	return 0;
-}
-
-int vs_listen_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	if (check_dir(path) || clear_stale(path, &sa))
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		vs_log(LOG_ERR, "socket: %m");
-		return -1;
-	}
-	mode_t old = umask(0177);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-	umask(old);
-	if (rc || chmod(path, 0600) || listen(fd, 16)) {
-		vs_log(LOG_ERR, "cannot listen on %s: %m", path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
+#include "unixsock.h"
 
 int vs_server_listen(struct vs_server *srv, const char *path)
 {
-	srv->listen_fd = vs_listen_unix(path);
+	/* A burst of connections waits in the kernel's queue, not in ours,
+	 * while the negotiators are busy; past it, connect() fails (EAGAIN)
+	 * or blocks. */
+	srv->listen_fd = vs_listen_unix(path, 1024);
 	return srv->listen_fd < 0 ? -1 : 0;
-}
-
-int vs_peer_allowed(int fd, const char *what)
-{
-	struct ucred cred;
-	socklen_t len = sizeof cred;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		vs_log(LOG_WARNING, "cannot identify a %s (%m): closing", what);
-		return -1;
-	}
-	if (cred.uid != 0 && cred.uid != geteuid()) {
-		vs_log(LOG_WARNING, "refused a %s with uid %u (pid %d): only root may connect",
-		       what, (unsigned)cred.uid, (int)cred.pid);
-		return -1;
-	}
-	return (int)cred.pid;
 }
 
 static void *worker(void *arg)
@@ -141,7 +30,7 @@ static void *worker(void *arg)
 		int fd = s->fd;
 		pthread_mutex_unlock(&s->mu);
 
-		vs_nbd_conn_serve(&s->conn, fd);
+		vs_nbd_conn_serve(&s->conn, fd, &s->exp);
 		close(fd);
 
 		pthread_mutex_lock(&s->mu);
@@ -199,21 +88,41 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 	for (unsigned i = 0; i < nslots && i < VS_SLOTS_AT_START; i++)
 		if (slot_add(srv))
 			return -1;
-	return 0;
+	return vs_neg_start(&srv->neg, vs_nbd_exports(src), srv->wake_fd);
 }
 
-/* Gives FD to slot S, whose lock the caller holds, and wakes its worker. */
-static void hand_over(struct vs_server *srv, struct vs_slot *s, int fd, int pid)
+/* An idle slot, locked; else NULL. */
+static struct vs_slot *idle_slot(struct vs_server *srv)
 {
-	s->fd = fd;
-	unsigned n = atomic_fetch_add(&srv->clients, 1) + 1;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid, n);
+	for (unsigned i = 0; i < srv->nslots; i++) {
+		struct vs_slot *s = &srv->slots[i];
+		pthread_mutex_lock(&s->mu);
+		if (s->fd < 0)
+			return s;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+static void refuse_busy(struct vs_server *srv, int pid)
+{
+	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
+	       "(raise --max-clients)", pid, srv->nslots);
+}
+
+bool vs_server_can_accept(struct vs_server *srv, int *ms)
+{
+	return vs_neg_room(&srv->neg, ms);
 }
 
 void vs_server_accept(struct vs_server *srv)
 {
+	if (!vs_neg_idle(&srv->neg)) {
+		/* The newcomer waits in the listen queue until a negotiator is
+		 * free; wake_fd says when. */
+		vs_neg_evict(&srv->neg);
+		return;
+	}
 	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -225,26 +134,56 @@ void vs_server_accept(struct vs_server *srv)
 		close(fd);
 		return;
 	}
-	for (unsigned i = 0; i < srv->nslots; i++) {
-		struct vs_slot *s = &srv->slots[i];
-		pthread_mutex_lock(&s->mu);
-		if (s->fd < 0) {
-			hand_over(srv, s, fd, pid);
+	if (srv->nslots == srv->cap) {
+		struct vs_slot *s = idle_slot(srv);
+		if (!s) {
+			refuse_busy(srv, pid);
+			close(fd);
 			return;
 		}
 		pthread_mutex_unlock(&s->mu);
 	}
-	/* More connections than at start (a chunk was added): a new slot,
-	 * made here on the main thread, never on a worker serving I/O. */
-	if (srv->nslots < srv->cap && slot_add(srv) == 0) {
-		struct vs_slot *s = &srv->slots[srv->nslots - 1];
+	atomic_fetch_add(&srv->clients, 1);
+	vs_neg_give(&srv->neg, fd, pid);
+}
+
+/* Gives a negotiated connection to an idle slot, or to a new one (made
+ * here on the main thread, never on a worker serving I/O). */
+static void hand_over(struct vs_server *srv, int fd, int pid, const struct vs_export *exp)
+{
+	struct vs_slot *s = idle_slot(srv);
+	if (!s && srv->nslots < srv->cap && slot_add(srv) == 0) {
+		s = &srv->slots[srv->nslots - 1];
 		pthread_mutex_lock(&s->mu);
-		hand_over(srv, s, fd, pid);
+	}
+	if (!s) {
+		/* Its GO was acknowledged: hanging up is all that is left. */
+		refuse_busy(srv, pid);
+		close(fd);
+		atomic_fetch_sub(&srv->clients, 1);
 		return;
 	}
-	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
-	       "(raise --max-clients)", pid, srv->nslots);
-	close(fd);
+	s->fd = fd;
+	s->exp = *exp;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid,
+	       atomic_load(&srv->clients));
+}
+
+void vs_server_reap(struct vs_server *srv)
+{
+	int fd, pid;
+	enum vs_hs_result res;
+	struct vs_export exp;
+	while (vs_neg_take(&srv->neg, &fd, &pid, &res, &exp)) {
+		if (res == VS_HS_GO) {
+			hand_over(srv, fd, pid, &exp);
+		} else {
+			close(fd);
+			atomic_fetch_sub(&srv->clients, 1);
+		}
+	}
 }
 
 void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
@@ -258,4 +197,6 @@ void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
 		for (int k = 0; k < VS_COUNTERS; k++)
 			out[k] += atomic_load_explicit(f[k], memory_order_relaxed);
 	}
+	/* A handshake that broke the protocol is a protocol error too. */
+	out[VS_COUNTERS - 1] += atomic_load_explicit(&srv->neg.proto_errors, memory_order_relaxed);
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The listening socket and the connection slots. Every slot has its worker
- * thread and buffers from the moment it exists; serving a connection
- * allocates nothing. Slots beyond the first few are made when a connection
- * finds none idle (a chunk being attached), on the main thread.
+ * The listening socket and the connection slots. A connection negotiates
+ * first (negotiate.h) and reaches a slot only once its handshake chose an
+ * export. Every slot has its worker thread and buffers from the moment it
+ * exists; serving a connection allocates nothing. Slots beyond the first
+ * few are made when a negotiated connection finds none idle (a chunk being
+ * attached), on the main thread.
  */
 #ifndef VS_SERVER_H
 #define VS_SERVER_H
@@ -13,12 +15,14 @@
 #include <stdbool.h>
 
 #include "nbd_conn.h"
+#include "negotiate.h"
 
 struct vs_slot {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int fd;                 /* -1: idle */
+	struct vs_export exp;   /* what fd's handshake chose */
 	struct vs_nbd_conn conn;
 	struct vs_counters cnt;
 	struct vs_server *srv;
@@ -30,30 +34,31 @@ struct vs_slot {
 
 struct vs_server {
 	int listen_fd;
-	int wake_fd;            /* eventfd: a worker finished a connection */
+	int wake_fd;            /* eventfd: a worker or a negotiator finished */
 	unsigned nslots;        /* ready, with a worker each */
 	unsigned cap;           /* --max-clients */
-	struct vs_backend *bes[VS_NBD_QUEUES];
+	struct vs_backend *bes[VS_MAX_GPUS];
 	unsigned nbe;
 	const struct vs_nbd_source *src;
 	struct vs_slot *slots;
-	_Atomic unsigned clients;
+	struct vs_negotiators neg;
+	_Atomic unsigned clients;   /* negotiating or served */
 };
 
-/* Checks the socket's directory, replaces a stale socket, binds, listens;
- * returns the fd or -1 (logged). */
-int vs_listen_unix(const char *path);
 /* The export socket, through vs_listen_unix(). */
 int vs_server_listen(struct vs_server *srv, const char *path);
-/* Whether the peer of an accepted connection may talk to us (root or our
- * own uid): its pid, or -1 (logged, as a `what`). */
-int vs_peer_allowed(int fd, const char *what);
 /* Allocates slots (staging from bes[0], a queue on each backend) and
  * starts their workers; exports come from src. */
 int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
                     const struct vs_nbd_source *src, unsigned nslots);
-/* Accepts one pending connection and hands it to a worker. */
+/* Whether to poll the listening socket now; else *ms is lowered to when
+ * to ask again. */
+bool vs_server_can_accept(struct vs_server *srv, int *ms);
+/* Accepts one pending connection for a negotiator (or, when all are busy,
+ * drops a silent one for it and leaves it queued). */
 void vs_server_accept(struct vs_server *srv);
+/* Hands every negotiated connection to a slot (after wake_fd). */
+void vs_server_reap(struct vs_server *srv);
 /* Sums the counters of all slots. */
 void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS]);
 

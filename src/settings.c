@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
+#include "backend.h"
 #include "config.h"
+#include "control.h"
 
 /* Whole-string match of an extended regular expression. */
 static bool matches(const char *v, const char *re)
@@ -20,9 +24,10 @@ static bool matches(const char *v, const char *re)
 	return ok;
 }
 
+/* vs_setting_check refused anything that does not fit. */
 static void copy(char norm[VS_VALUE_MAX], const char *v)
 {
-	snprintf(norm, VS_VALUE_MAX, "%s", v);
+	memcpy(norm, v, strlen(v) + 1);
 }
 
 /* A size in its shortest exact form: 8589934592, 8g and 8GiB are all 8G. */
@@ -52,7 +57,7 @@ static const char *check_size_pct(const char *v, char norm[VS_VALUE_MAX])
 	if (!matches(v, "^[0-9]+(%|[KkMmGgTt]([iI][bB])?)?$"))
 		return "expected a size such as 8G, 512M, 1048576, or a percentage of "
 		       "free VRAM such as 75%";
-	if (vs_parse_size(v, true, &s, &why))
+	if ((why = vs_parse_size(v, true, &s)))
 		return why;
 	size_norm(norm, &s);
 	return NULL;
@@ -64,7 +69,7 @@ static const char *check_size(const char *v, char norm[VS_VALUE_MAX])
 	const char *why;
 	if (!matches(v, "^[0-9]+([KkMmGgTt]([iI][bB])?)?$"))
 		return "expected a size such as 1G, 512M or 1048576 (suffixes K, M, G, T)";
-	if (vs_parse_size(v, false, &s, &why))
+	if ((why = vs_parse_size(v, false, &s)))
 		return why;
 	size_norm(norm, &s);
 	return NULL;
@@ -93,7 +98,7 @@ static const char *check_reserve(const char *v, char norm[VS_VALUE_MAX])
 	if (!matches(v, "^[0-9]+(%|[KkMmGgTt]([iI][bB])?)?$"))
 		return "expected 0, a size such as 2G, or a percentage of each GPU's memory "
 		       "such as 20%";
-	if (vs_parse_size(v, true, &s, &why))
+	if ((why = vs_parse_size(v, true, &s)))
 		return why;
 	if (s.percent == 100)
 		return "a reserve of 100% leaves nothing to use";
@@ -111,7 +116,7 @@ static const char *check_chunk(const char *v, char norm[VS_VALUE_MAX])
 	if (why)
 		return why;
 	struct vs_size s;
-	vs_parse_size(v, false, &s, &why);
+	vs_parse_size(v, false, &s);
 	if (s.bytes < (64ull << 20) || s.bytes % (2ull << 20))
 		return "expected auto, or a multiple of 2M of at least 64M";
 	return NULL;
@@ -134,8 +139,11 @@ static const char *check_on_battery(const char *v, char norm[VS_VALUE_MAX])
 
 static const char *check_backend(const char *v, char norm[VS_VALUE_MAX])
 {
-	if (strcmp(v, "cuda") && strcmp(v, "host"))
-		return "expected cuda or host";
+	static char why[128];
+	if (!vs_backend_find(v)) {
+		vs_backend_names(why, sizeof why, "expected ", " or ", false);
+		return why;
+	}
 	copy(norm, v);
 	return NULL;
 }
@@ -184,15 +192,27 @@ static const char *check_on_off(const char *v, char norm[VS_VALUE_MAX])
 	return NULL;
 }
 
+_Static_assert(sizeof ((struct sockaddr_un *)0)->sun_path == VS_SUN_PATH_LEN + 1,
+               "VS_SUN_PATH_LEN is the longest socket path");
+
+/* The daemon listens on this path and on its control socket next to it
+ * (vs_ctl_path names it): both must fit a Unix socket address. */
 static const char *check_socket(const char *v, char norm[VS_VALUE_MAX])
 {
+	struct sockaddr_un sa;
+	char ctl[sizeof sa.sun_path];
 	size_t n = strlen(v);
 	if (!matches(v, "^/[A-Za-z0-9._/+@:-]+$") || v[n - 1] == '/' ||
 	    strstr(v, "/../") || (n >= 3 && !strcmp(v + n - 3, "/..")))
 		return "expected an absolute path of a socket file (letters, digits "
 		       "and ._/+@:- only)";
-	if (n > 107)
-		return "longer than the 107 bytes a Unix socket path may have";
+	if (n >= sizeof sa.sun_path)
+		return "longer than the " VS_STR(VS_SUN_PATH_LEN) " bytes a Unix socket path "
+		       "may have";
+	if (vs_ctl_path(v, ctl, sizeof ctl))
+		return "the daemon's control socket next to it (.sock becomes .ctl, else .ctl "
+		       "is added) would be longer than the " VS_STR(VS_SUN_PATH_LEN) " bytes a "
+		       "Unix socket path may have";
 	copy(norm, v);
 	return NULL;
 }
@@ -210,40 +230,62 @@ static const char *check_status_file(const char *v, char norm[VS_VALUE_MAX])
 {
 	if (*v && v[0] != '/')
 		return "must be an absolute path or empty";
-	if (strlen(v) >= VS_VALUE_MAX - 8)
-		return "too long";
 	copy(norm, v);
 	return NULL;
 }
 
+/* ---- into struct vs_config: one function per type of field ------------ */
+
+static void store_str(const char **f, const char *v) { *f = v; }
+static void store_uint(unsigned *f, const char *v) { *f = (unsigned)strtoul(v, NULL, 10); }
+static void store_on(bool *f, const char *v) { *f = !strcmp(v, "on"); }
+static void store_release(bool *f, const char *v) { *f = !strcmp(v, "release"); }
+
+/* A size, a percentage, or 0 (the reserve's none). */
+static void store_size(struct vs_size *f, const char *v)
+{
+	*f = (struct vs_size){ 0 };
+	if (strcmp(v, "0"))
+		vs_parse_size(v, true, f);
+}
+
+/* Bytes, or 0 for auto. */
+static void store_bytes(uint64_t *f, const char *v)
+{
+	struct vs_size s = { 0 };
+	if (strcmp(v, "auto"))
+		vs_parse_size(v, false, &s);
+	*f = s.bytes;
+}
+
+/* Each row's store, typed by its field (a mismatch does not compile). */
+#define VS_STORE_ALL(id, field, store) \
+	static void store_##id(struct vs_config *c, const char *v) { store(&c->field, v); }
+#define VS_STORE_DAEMON VS_STORE_ALL
+#define VS_STORE_FILE(id, field, store)
+#define VS_X_STORE(id, env, flag, sh, arg, def, check, where, type, field, store, help) \
+	VS_STORE_##where(id, field, store)
+VS_SETTINGS(VS_X_STORE)
+
+#define VS_ROW_STORE_ALL(id) store_##id
+#define VS_ROW_STORE_DAEMON(id) store_##id
+#define VS_ROW_STORE_FILE(id) NULL
+#define VS_IN_FILE_ALL true
+#define VS_IN_FILE_DAEMON false
+#define VS_IN_FILE_FILE true
+#define VS_X_ROW(id, env, flag, sh, arg, def, check, where, type, field, store, help) \
+	[VS_K_##id] = { env, flag, sh, arg, def, VS_IN_FILE_##where, check, \
+	                VS_ROW_STORE_##where(id), help },
+
 const struct vs_setting vs_settings[VS_NKEYS] = {
-	[VS_K_SIZE]        = { "VRAM_SWAP_SIZE", "--size", "75%", true, check_size_pct },
-	[VS_K_MIN_SIZE]    = { "VRAM_SWAP_MIN_SIZE", "--min-size", "1G", true, check_size },
-	[VS_K_STEP]        = { "VRAM_SWAP_STEP", "--step", "512M", true, check_size },
-	[VS_K_DEVICE]      = { "VRAM_SWAP_DEVICE", "--device", "0", true, check_device },
-	[VS_K_BACKEND]     = { "VRAM_SWAP_BACKEND", "--backend", "cuda", true, check_backend },
-	[VS_K_PRIORITY]    = { "VRAM_SWAP_PRIORITY", NULL, "1000", true, check_priority },
-	[VS_K_CONNECTIONS] = { "VRAM_SWAP_CONNECTIONS", NULL, "4", true, check_connections },
-	[VS_K_NBD_DEVICE]  = { "VRAM_SWAP_NBD_DEVICE", NULL, "auto", true, check_nbd_device },
-	[VS_K_DISCARD]     = { "VRAM_SWAP_DISCARD", NULL, "on", true, check_on_off },
-	[VS_K_SOCKET]      = { "VRAM_SWAP_SOCKET", "--socket", "/run/vram-swap/vram-swapd.sock",
-	                       true, check_socket },
-	[VS_K_EXPORT]      = { "VRAM_SWAP_EXPORT", "--export", "vram-swap", true, check_export },
-	[VS_K_MAX_CLIENTS] = { "VRAM_SWAP_MAX_CLIENTS", "--max-clients", "64", true,
-	                       check_max_clients },
-	[VS_K_CHUNK]       = { "VRAM_SWAP_CHUNK", "--chunk", "auto", true, check_chunk },
-	[VS_K_RESERVE]     = { "VRAM_SWAP_RESERVE", "--reserve", "20%", true, check_reserve },
-	[VS_K_AUTO]        = { "VRAM_SWAP_AUTO", "--auto", "on", true, check_on_off },
-	[VS_K_GROW_DELAY]  = { "VRAM_SWAP_GROW_DELAY", "--grow-delay", "60", true,
-	                       check_grow_delay },
-	[VS_K_ON_BATTERY]  = { "VRAM_SWAP_ON_BATTERY", "--on-battery", "keep", true,
-	                       check_on_battery },
-	[VS_K_STATUS_FILE] = { "VRAM_SWAP_STATUS_FILE", "--status-file", "/run/vram-swap/status",
-	                       false, check_status_file },
+	VS_SETTINGS(VS_X_ROW)
 };
 
 const char *vs_setting_check(enum vs_key k, const char *v, char norm[VS_VALUE_MAX])
 {
+	/* No value is ever cut short: what does not fit is refused here. */
+	if (strlen(v) > VS_VALUE_LEN)
+		return "longer than the " VS_STR(VS_VALUE_LEN) " bytes a setting may have";
 	return vs_settings[k].check(v, norm);
 }
 
@@ -257,35 +299,45 @@ static int key_of(const char *name)
 	return -1;
 }
 
-static void known_keys(char *out, size_t n)
-{
-	size_t used = 0;
-	out[0] = 0;
-	for (int k = 0; k < VS_NKEYS && used < n; k++)
-		if (vs_settings[k].in_file)
-			used += (size_t)snprintf(out + used, n - used, "%s%s", used ? " " : "",
-			                         vs_settings[k].env);
-}
-
 static void bad_line(const char *path, unsigned line, const char *key, const char *val,
                      const char *why)
 {
 	fprintf(stderr, "vram-swapd: %s:%u: %s='%s': %s\n", path, line, key, val, why);
 }
 
-/* One line of the file: "KEY=value", "# comment" or blank. The file is
- * data for systemd's EnvironmentFile= as much as for us: one level of
- * matching quotes comes off (both remove it), and nothing is expanded, so
- * what could be read differently (quotes, spaces, $, `, \) is refused. */
+/* One line of the file (without its line feed): "KEY=value", "# comment"
+ * or blank. The file is data for systemd's EnvironmentFile= (systemd 252's
+ * reading of it) as much as for the scripts, so whatever systemd could
+ * read otherwise than the plain line says is refused, never guessed at:
+ * a carriage return inside a line (systemd ends the line there), a
+ * comment ending in a backslash (systemd 252 takes the next line into
+ * the comment, 254 and later do not), quotes other than one pair around
+ * the whole value, and spaces, $, ` and \ (systemd drops or joins what
+ * a shell would expand or keep). One pair of quotes comes off, as in
+ * systemd. A key given twice takes its last value, as in systemd. */
 static int parse_line(const char *path, unsigned lineno, char *line,
                       char vals[VS_NKEYS][VS_VALUE_MAX])
 {
 	size_t n = strlen(line);
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+	while (n && line[n - 1] == '\r')
 		line[--n] = 0;
+	if (strchr(line, '\r')) {
+		fprintf(stderr, "vram-swapd: %s:%u: a carriage return inside the line: systemd "
+		        "ends the line there\n", path, lineno);
+		return -1;
+	}
 	char *p = line + strspn(line, " \t");
-	if (!*p || *p == '#')
+	if (!*p)
 		return 0;
+	if (*p == '#') {
+		if (line[n - 1] == '\\') {
+			fprintf(stderr, "vram-swapd: %s:%u: a comment ending in a backslash: "
+			        "systemd 252 reads the next line as part of the comment, later "
+			        "versions do not; remove the backslash\n", path, lineno);
+			return -1;
+		}
+		return 0;
+	}
 	char *eq = strchr(p, '=');
 	size_t klen = eq ? strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	                             "0123456789_") : 0;
@@ -302,10 +354,12 @@ static int parse_line(const char *path, unsigned lineno, char *line,
 	}
 	int k = key_of(p);
 	if (k < 0) {
-		char keys[512];
-		known_keys(keys, sizeof keys);
-		fprintf(stderr, "vram-swapd: %s:%u: unknown key %s (value '%s'); known keys: %s\n",
-		        path, lineno, p, val, keys);
+		fprintf(stderr, "vram-swapd: %s:%u: unknown key %s (value '%s'); known keys:",
+		        path, lineno, p, val);
+		for (int i = 0; i < VS_NKEYS; i++)
+			if (vs_settings[i].in_file)
+				fprintf(stderr, " %s", vs_settings[i].env);
+		fputc('\n', stderr);
 		return -1;
 	}
 	char why[160];
@@ -327,6 +381,69 @@ static int parse_line(const char *path, unsigned lineno, char *line,
 	return 0;
 }
 
+/* Far more than any real file, far less than systemd reads. */
+#define VS_FILE_MAX (1u << 20)
+
+/* The whole file, NUL-terminated, in *buf (to free); its size in *len. */
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char *b = malloc(VS_FILE_MAX + 2);
+	size_t n = b ? fread(b, 1, VS_FILE_MAX + 1, f) : 0;
+	int err = ferror(f) ? errno : 0;
+	fclose(f);
+	if (!b || err) {
+		fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(b ? err : ENOMEM));
+		free(b);
+		return -1;
+	}
+	if (n > VS_FILE_MAX) {
+		fprintf(stderr, "vram-swapd: %s: larger than %u bytes: not a defaults file\n",
+		        path, VS_FILE_MAX);
+		free(b);
+		return -1;
+	}
+	b[n] = 0;
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* Every line of the file, whatever its length: a line is what systemd
+ * reads as one, never a buffer's worth. */
+static int parse_file(const char *path, char vals[VS_NKEYS][VS_VALUE_MAX])
+{
+	char *buf;
+	size_t len;
+	if (read_file(path, &buf, &len))
+		return -1;
+	int bad = 0;
+	unsigned lineno = 1;
+	const char *nul = memchr(buf, 0, len);
+	if (nul) {
+		for (const char *q = buf; q < nul; q++)
+			lineno += *q == '\n';
+		fprintf(stderr, "vram-swapd: %s:%u: a NUL byte: systemd refuses to read a file "
+		        "holding one\n", path, lineno);
+		free(buf);
+		return -1;
+	}
+	for (char *line = buf; line < buf + len; lineno++) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if (parse_line(path, lineno, line, vals))
+			bad = 1;
+		line = nl ? nl + 1 : buf + len;
+	}
+	free(buf);
+	return bad ? -1 : 0;
+}
+
 /* Checks between keys, once each is good on its own. */
 static int check_combined(const char *path, char vals[VS_NKEYS][VS_VALUE_MAX])
 {
@@ -346,21 +463,8 @@ int vs_check_config(const char *path)
 	for (int k = 0; k < VS_NKEYS; k++)
 		if (vs_setting_check((enum vs_key)k, vs_settings[k].def, vals[k]))
 			abort();   /* a default that fails its own check */
-	if (path) {
-		FILE *f = fopen(path, "r");
-		if (!f) {
-			fprintf(stderr, "vram-swapd: cannot read %s: %s\n", path, strerror(errno));
-			return VS_EXIT_USAGE;
-		}
-		char line[4096];
-		unsigned lineno = 0;
-		while (fgets(line, sizeof line, f))
-			if (parse_line(path, ++lineno, line, vals))
-				bad = 1;
-		fclose(f);
-		if (!bad && check_combined(path, vals))
-			bad = 1;
-	}
+	if (path && (parse_file(path, vals) || check_combined(path, vals)))
+		bad = 1;
 	if (bad)
 		return VS_EXIT_USAGE;
 	for (int k = 0; k < VS_NKEYS; k++)

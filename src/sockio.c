@@ -102,6 +102,19 @@ int vs_recv_by(int fd, void *buf, size_t n, const struct timespec *deadline)
 	return 0;
 }
 
+ssize_t vs_recv_some_by(int fd, void *buf, size_t n, const struct timespec *deadline)
+{
+	for (;;) {
+		if (wait_ready(fd, POLLIN, deadline))
+			return -1;
+		ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+		if (r > 0)
+			return r;
+		if (r == 0 || (errno != EINTR && errno != EAGAIN))
+			return -1;
+	}
+}
+
 int vs_send_by(int fd, const void *buf, size_t n, const struct timespec *deadline)
 {
 	const uint8_t *p = buf;

@@ -4,6 +4,7 @@
 #define VS_SOCKIO_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -14,5 +15,7 @@ int vs_send_full(int fd, const void *buf, size_t n);
 int vs_sendv_full(int fd, struct iovec *iov, unsigned n);
 int vs_recv_by(int fd, void *buf, size_t n, const struct timespec *deadline);
 int vs_send_by(int fd, const void *buf, size_t n, const struct timespec *deadline);
+/* What has arrived, 1 to n bytes, once something has; -1 as above. */
+ssize_t vs_recv_some_by(int fd, void *buf, size_t n, const struct timespec *deadline);
 
 #endif

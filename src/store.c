@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "store.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -8,12 +9,7 @@
 
 #define PG VS_BLOCK
 
-int vs_store_init(struct vs_store *st, struct vs_backend *be)
-{
-	return vs_store_init_at(st, be, be->mem, be->size);
-}
-
-int vs_store_init_at(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size)
+int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size)
 {
 	st->be = be;
 	st->mem = mem;
@@ -23,7 +19,7 @@ int vs_store_init_at(struct vs_store *st, struct vs_backend *be, uintptr_t mem, 
 	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (m == MAP_FAILED)
-		return -1;
+		return ENOMEM;
 	st->zmap = m;
 	/* Every page starts as zero: nothing was written yet. */
 	memset(m, 0xff, bytes);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The export as the protocol sees it: a backend plus a map of pages known
- * to be zero. Swap writes many zero pages and discards freed slots; like
+ * One chunk as the engine sees it: a backend allocation plus a map of pages
+ * known to be zero. Swap writes many zero pages and discards freed slots; like
  * zram's same-filled pages, those never touch the backend, and a page never
  * written reads back as zeros without the backend having been cleared.
  *
@@ -26,10 +26,8 @@ struct vs_store {
 	_Atomic uint64_t *zmap;   /* bit set: page reads as zeros */
 };
 
-/* A store over the allocation vs_backend_open() made. */
-int vs_store_init(struct vs_store *st, struct vs_backend *be);
-/* A store over one allocation of be (a chunk). */
-int vs_store_init_at(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size);
+/* A store over one allocation of be (a chunk): 0 or ENOMEM. */
+int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size);
 void vs_store_free(struct vs_store *st);
 
 /* Appends the segments a READ needs to segs (at most len/8192+1 of them)

@@ -134,6 +134,67 @@ bad() {
 	bad "VRAM_SWAP_SOCKET=$long" "VRAM_SWAP_SOCKET='$long': longer than the 107 bytes"
 }
 
+@test "defaults: VRAM_SWAP_SOCKET whose control socket would not fit" {
+	# 104 bytes: the daemon's control socket next to it, PATH.ctl, is 108.
+	long=/run/$(printf 'x%.0s' {1..99})
+	bad "VRAM_SWAP_SOCKET=$long" "VRAM_SWAP_SOCKET='$long': the daemon's control socket next to it"
+	agree "VRAM_SWAP_SOCKET=$long" bad
+	agree "VRAM_SWAP_SOCKET=${long%x}" good
+}
+
+@test "defaults: VRAM_SWAP_DEVICE of eight GPU UUIDs reaches the daemon whole" {
+	local uuids i smi=
+	for i in 1 2 3 4 5 6 7 8; do
+		uuids+=${uuids:+,}GPU-1b2c3d4e-0000-1111-2222-33334444555$i
+		smi+="${smi:+$'\n'}$((i - 1)), GPU-1b2c3d4e-0000-1111-2222-33334444555$i, 00000000:6$i:00.0, NVIDIA H100 80GB HBM3, 81559, 80871"
+	done
+	stub nvidia-smi 0 "$smi"
+	write_defaults "VRAM_SWAP_DEVICE=$uuids"
+	run "$SETUP"
+	assert_success
+	run calls
+	assert_line --partial " --device $uuids --socket "
+}
+
+@test "defaults: a long comment line stays one comment, as systemd reads it" {
+	# 4095 bytes of comment, then what looks like a key on the same line.
+	printf '#%s%s\n' "$(printf 'x%.0s' {1..4094})" VRAM_SWAP_EXPORT=foo >"$DEFAULTS"
+	run "$VS_REAL_DAEMON" --check-config "$DEFAULTS"
+	assert_success
+	assert_line VRAM_SWAP_EXPORT=vram-swap
+	run "$SETUP"
+	assert_success
+	run calls
+	assert_line --partial " --export vram-swap --max-clients "
+}
+
+@test "defaults: a NUL byte is refused (systemd refuses the whole file)" {
+	printf '# test defaults\nVRAM_SWAP_SIZE=8G\0x\n' >"$DEFAULTS"
+	run "$SETUP" --check
+	assert_failure 1
+	assert_output --partial "$DEFAULTS:2: a NUL byte: systemd refuses to read a file holding one"
+}
+
+@test "defaults: a comment ending in a backslash is refused (systemd 252 joins the next line)" {
+	bad "# see below \\" "a comment ending in a backslash: systemd 252 reads the next line as part of the comment"
+}
+
+@test "defaults: a carriage return inside a line is refused (systemd ends the line there)" {
+	bad $'# note\rVRAM_SWAP_EXPORT=foo' "a carriage return inside the line: systemd ends the line there"
+}
+
+@test "defaults: spaces around = are refused" {
+	bad 'VRAM_SWAP_SIZE = 8G' "not a KEY=value line: VRAM_SWAP_SIZE = 8G"
+}
+
+@test "defaults: a key given twice takes its last value, as in systemd" {
+	write_defaults VRAM_SWAP_SIZE=8G VRAM_SWAP_SIZE=4G
+	run "$SETUP"
+	assert_success
+	run calls
+	assert_line --partial "vram-swapd --backend cuda --size 4G "
+}
+
 @test "defaults: VRAM_SWAP_EXPORT with a slash" {
 	bad VRAM_SWAP_EXPORT=a/b "VRAM_SWAP_EXPORT='a/b': expected 1 to 64 letters, digits"
 }
@@ -220,7 +281,8 @@ bad() {
 		grep -qx "# Default: $value" <(sed -n "/^# Default:/h; /^$key=/{x;p}" "$DEFAULTS") ||
 			fail "$key=$value: the comment above it states another default"
 	done < <(grep -E '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS")
-	[[ $(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS") == 17 ]]
+	run "$VS_REAL_DAEMON" --check-config
+	assert_equal "$(grep -cE '^VRAM_SWAP_[A-Z_]+=' "$DEFAULTS")" "${#lines[@]}"
 }
 
 @test "defaults: the shipped file reads the same in sh as in the scripts" {
@@ -316,5 +378,46 @@ agree() {
 			grep -qF "| \`$key\` | \`$value\` |" "$REPO/$doc" ||
 				fail "$doc does not give $key the default $value"
 		done <<<"$want"
+		# ... and no key the daemon does not know.
+		assert_equal "$(grep -oE '^\| `VRAM_SWAP_[A-Z_]+` \|' "$REPO/$doc" | tr -d '|` ' | sort)" \
+			"$(cut -d= -f1 <<<"$want" | sort)"
 	done
+}
+
+# The daemon's own list of its flags, from --help: "FLAG ENV DEFAULT" lines.
+daemon_flags() {
+	local line flag=
+	"$VS_REAL_DAEMON" --help | while IFS= read -r line; do
+		if [[ $line =~ ^\ +(-.,\ )?--([a-z-]+)= ]]; then
+			flag=${BASH_REMATCH[2]}
+		elif [[ $line =~ ^\ +(VRAM_SWAP_[A-Z_]+)\ \(default\ (.*)\)$ ]]; then
+			printf '%s %s %s\n' "$flag" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+		fi
+	done
+}
+
+@test "defaults: docs/DESIGN.md's table of flags is the daemon's" {
+	local flag env def n=0
+	while read -r flag env def; do
+		grep -qF "| \`--$flag\` | \`$env\` | \`$def\`" "$REPO/docs/DESIGN.md" ||
+			fail "docs/DESIGN.md does not give --$flag the variable $env and the default $def"
+		n=$((n + 1))
+	done < <(daemon_flags)
+	((n > 10)) || fail "--help lists only $n settings"
+	assert_equal "$(grep -cE '^\| `--[a-z-]+` \| `VRAM_SWAP_' "$REPO/docs/DESIGN.md")" "$n"
+}
+
+@test "defaults: vram-swapd(8) documents every flag with its variable and default" {
+	local flag env def body n=0 page
+	page=$(MANWIDTH=4000 man -l "$REPO/man/vram-swapd.8" 2>/dev/null | col -bx)
+	while read -r flag env def; do
+		grep -qE "\[--$flag( |\])" <<<"$page" || fail "the SYNOPSIS lacks --$flag"
+		body=$(grep -A1 -E "^ {7}(-., )?--$flag( |$)" <<<"$page" | tail -n 1)
+		[[ -n $body ]] || fail "no entry for --$flag under OPTIONS"
+		[[ $body == *"Default $def."* ]] || fail "--$flag: the entry does not say Default $def."
+		[[ $body == *"Variable: $env."* ]] || fail "--$flag: the entry does not name $env"
+		n=$((n + 1))
+	done < <(daemon_flags)
+	# ... and no other option but --ctl, --check-config, --verbose, --help, --version.
+	assert_equal "$(grep -cE '^ {7}(-., )?--[a-z-]+( |$)' <<<"$page")" "$((n + 5))"
 }

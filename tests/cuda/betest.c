@@ -28,6 +28,8 @@
 #define BATCH 32u
 
 static struct vs_backend be;
+static uintptr_t mem;       /* the one allocation every thread writes */
+static uint64_t size;
 static unsigned nthreads = 4;
 static double seconds = 1.0;
 static bool lat_random;
@@ -92,7 +94,7 @@ static uint64_t block_of(uint64_t i, uint64_t n)
 static void *run(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t nblk = be.size / VS_BLOCK / nthreads, first = w->id * nblk;
+	uint64_t nblk = size / VS_BLOCK / nthreads, first = w->id * nblk;
 	uint64_t gen = 0x1234 + w->id, seed = 88172645463325252ull + w->id;
 	struct vs_seg seg[BATCH];
 
@@ -101,7 +103,7 @@ static void *run(void *arg)
 			unsigned n = (unsigned)(nblk - i < BATCH ? nblk - i : BATCH);
 			for (unsigned k = 0; k < n; k++) {
 				uint64_t off = (first + block_of(i + k, nblk)) * VS_BLOCK;
-				seg[k] = (struct vs_seg){ .mem = be.mem, .off = off, .buf = w->buf + k * VS_BLOCK,
+				seg[k] = (struct vs_seg){ .mem = mem, .off = off, .buf = w->buf + k * VS_BLOCK,
 					.len = VS_BLOCK, .dir = pass ? VS_FROM_BACKEND : VS_TO_BACKEND };
 				if (!pass)
 					stamp(seg[k].buf, off, gen);
@@ -120,7 +122,7 @@ static void *run(void *arg)
 		unsigned long ops = 0;
 		do {
 			for (unsigned k = 0; k < BATCH; k++)
-				seg[k] = (struct vs_seg){ .mem = be.mem, .off = (rnd(&seed) % (be.size / VS_BLOCK)) * VS_BLOCK,
+				seg[k] = (struct vs_seg){ .mem = mem, .off = (rnd(&seed) % (size / VS_BLOCK)) * VS_BLOCK,
 					.buf = w->buf + k * VS_BLOCK, .len = VS_BLOCK, .dir = (uint8_t)dir };
 			if (be.ops->xfer(w->q, seg, BATCH))
 				__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED);
@@ -141,17 +143,16 @@ int main(int argc, char **argv)
 {
 	struct vs_config cfg = { .backend = "cuda", .device = "0",
 		.size = { .bytes = 64u << 20 }, .min_size = 4u << 20, .step = 16u << 20 };
-	const char *why;
 	int c;
 
 	while ((c = getopt(argc, argv, "b:d:s:m:p:t:T:rg:")) != -1) {
 		switch (c) {
 		case 'b': cfg.backend = optarg; break;
 		case 'd': cfg.device = optarg; break;
-		case 's': if (vs_parse_size(optarg, true, &cfg.size, &why)) goto usage; break;
+		case 's': if (vs_parse_size(optarg, true, &cfg.size)) goto usage; break;
 		case 'm': case 'p': {
 			struct vs_size s;
-			if (vs_parse_size(optarg, false, &s, &why))
+			if (vs_parse_size(optarg, false, &s))
 				goto usage;
 			*(c == 'm' ? &cfg.min_size : &cfg.step) = s.bytes;
 			break;
@@ -167,16 +168,23 @@ int main(int argc, char **argv)
 	be.ops = vs_backend_find(cfg.backend);
 	if (!be.ops || nthreads < 1 || nthreads > 64)
 		goto usage;
-	if (vs_backend_open(&be, &cfg) < 0)
+	/* As the daemon sizes its first chunk: --size, backing off by --step
+	 * down to --min-size. */
+	if (be.ops->open(&be, &cfg))
 		return 2;
+	uint64_t want = vs_backend_want(&be, &cfg);
+	if (!want || vs_backend_alloc_sized(&be, &cfg, want, &mem, &size)) {
+		be.ops->close(&be);
+		return 2;
+	}
 	printf("betest: %s backend, %s, %llu MiB\n", be.ops->name, be.device_name,
-	       (unsigned long long)(be.size >> 20));
+	       (unsigned long long)(size >> 20));
 
 	struct worker *w = calloc(nthreads, sizeof *w);
 	for (unsigned i = 0; i < nthreads; i++) {
 		w[i].id = i;
 		w[i].buf = be.ops->buf_alloc(&be, BATCH * VS_BLOCK);
-		if (!w[i].buf || be.ops->queue_open(&be, &w[i].q) < 0)
+		if (!w[i].buf || be.ops->queue_open(&be, &w[i].q))
 			return 2;
 	}
 	double t0 = now();
@@ -191,7 +199,7 @@ int main(int argc, char **argv)
 	}
 	printf("betest: wrote and verified %llu MiB from %u threads in %.2f s "
 	       "(incl. speed runs), %lu errors\n",
-	       (unsigned long long)(be.size / nthreads / VS_BLOCK * nthreads * VS_BLOCK >> 20),
+	       (unsigned long long)(size / nthreads / VS_BLOCK * nthreads * VS_BLOCK >> 20),
 	       nthreads, now() - t0, errors);
 	printf("betest: %u threads x batches of %u random 4 KiB: %.0f reads/s, "
 	       "%.0f writes/s\n", nthreads, BATCH, r / seconds, wr / seconds);
@@ -200,11 +208,11 @@ int main(int argc, char **argv)
 	enum { N = 5000 };
 	static double lat[N];
 	for (int dir = 0; dir < 2; dir++) {
-		struct vs_seg s = { .mem = be.mem, .off = 0, .buf = w[0].buf, .len = VS_BLOCK, .dir = (uint8_t)dir };
+		struct vs_seg s = { .mem = mem, .off = 0, .buf = w[0].buf, .len = VS_BLOCK, .dir = (uint8_t)dir };
 		uint64_t seed = 12345;
 		for (int i = 0; i < N; i++) {
 			if (lat_random)
-				s.off = (rnd(&seed) % (be.size / VS_BLOCK)) * VS_BLOCK;
+				s.off = (rnd(&seed) % (size / VS_BLOCK)) * VS_BLOCK;
 			if (gap_us) {
 				struct timespec ts = { 0, (long)gap_us * 1000 };
 				nanosleep(&ts, NULL);
@@ -223,6 +231,8 @@ int main(int argc, char **argv)
 		be.ops->queue_close(w[i].q);
 		be.ops->buf_free(&be, w[i].buf, BATCH * VS_BLOCK);
 	}
+	free(w);
+	be.ops->release(&be, mem, size);
 	be.ops->close(&be);
 	vs_log_stop();
 	return errors ? 1 : 0;

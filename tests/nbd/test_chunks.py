@@ -106,6 +106,8 @@ class Chunks(unittest.TestCase):
         t = threading.Thread(target=load)
         t.start()
         try:
+            # Room for a fifth chunk: add stays within the cap.
+            self.assertEqual(ctl(self.d, "cap 320M").returncode, 0)
             for _ in range(3):
                 out = ctl(self.d, "add")
                 self.assertEqual(out.returncode, 0, out.stderr)

@@ -62,13 +62,16 @@ static const struct vs_backend_ops test_ops = {
 int main(void)
 {
 	vs_log_init(false);
-	struct vs_backend be = { .ops = &test_ops, .size = SIZE };
+	struct vs_backend be = { .ops = &test_ops };
 	struct vs_store st;
+	struct vs_queue *q;
 	struct vs_counters cnt = { 0 };
 	struct vs_engine e;
-	CHECK(vs_store_init(&st, &be) == 0);
+	CHECK(vs_store_init(&st, &be, (uintptr_t)mem, SIZE) == 0);
 	the_store = &st;
-	CHECK(vs_engine_init(&e, &st, &cnt, 64 * PG) == 0);
+	CHECK(be.ops->queue_open(&be, &q) == 0);
+	CHECK(vs_engine_init(&e, &cnt, 64 * PG) == 0);
+	vs_engine_bind(&e, &st, q);
 
 	static uint8_t page[PG], back[PG];
 	memset(page, 0x5a, sizeof page);
@@ -127,6 +130,7 @@ int main(void)
 	CHECK_EQ(cnt.proto_errors, 1);
 
 	vs_engine_free(&e);
+	be.ops->queue_close(q);
 	vs_store_free(&st);
 	if (failures)
 		fprintf(stderr, "test_engine: %d failure(s)\n", failures);

@@ -29,7 +29,7 @@ int main(void)
 	CHECK(r.type == NBD_CMD_WRITE && r.flags == 1 && r.cookie == 0x1122334455667788ULL);
 	CHECK(r.off == 8192 && r.len == 4096 && vs_req_payload(&r) == 4096);
 	put32(b, 0x25609514);
-	CHECK(vs_req_parse(b, &r) == -1);
+	CHECK(vs_req_parse(b, &r) == EPROTO);
 
 	CHECK_EQ(chk(NBD_CMD_READ, 0, 0, 4096), 0);
 	CHECK_EQ(chk(NBD_CMD_READ, NBD_CMD_FLAG_FUA, SZ - 4096, 4096), 0);

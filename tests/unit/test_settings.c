@@ -2,6 +2,9 @@
 /* The settings table: each key's check and normal form, and the defaults
  * file as --check-config reads it. tests/bats/defaults.bats holds the
  * scripts to the same verdicts. */
+#include <dlfcn.h>
+#include <glob.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "control.h"
 #include "settings.h"
 
 static const struct { enum vs_key k; const char *in, *norm; } good[] = {
@@ -47,13 +51,15 @@ static const struct { enum vs_key k; const char *in, *why; } bad[] = {
 	{ VS_K_ON_BATTERY, "off", "keep or release" },
 };
 
-/* Runs --check-config on a file holding text; returns its exit code and
- * what it printed (stdout and stderr together) in out. */
-static int check_file(const char *text, char *out, size_t n)
+static char path[] = "/tmp/vs-settings-XXXXXX";
+
+/* Runs --check-config on a file (path) holding len bytes of text; returns
+ * its exit code and what it printed (stdout and stderr together) in out. */
+static int check_file_n(const char *text, size_t len, char *out, size_t n)
 {
-	char path[] = "/tmp/vs-settings-XXXXXX";
+	strcpy(path, "/tmp/vs-settings-XXXXXX");
 	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
 		return -1;
 	close(fd);
 	fflush(stdout);
@@ -72,22 +78,94 @@ static int check_file(const char *text, char *out, size_t n)
 	size_t got = fread(out, 1, n - 1, cap);
 	out[got] = 0;
 	fclose(cap);
+	return rc;
+}
+
+static int check_file(const char *text, char *out, size_t n)
+{
+	int rc = check_file_n(text, strlen(text), out, n);
 	unlink(path);
+	return rc;
+}
+
+/* ---- what systemd reads ---------------------------------------------------
+ * systemd's own parser of EnvironmentFile= (libsystemd-shared, as Debian 12
+ * ships it with systemd 252), where it is installed: for a file that
+ * --check-config accepts, every key must have the value the daemon gets
+ * from systemd (an absent or empty one: the default). */
+static int (*sd_load_env_file)(FILE *f, const char *fname, char ***ret);
+static bool (*sd_assignment_is_valid)(const char *e);
+
+static void systemd_open(void)
+{
+	glob_t g;
+	if (glob("/usr/lib/*/systemd/libsystemd-shared-*.so", 0, NULL, &g) &&
+	    glob("/usr/lib*/systemd/libsystemd-shared-*.so", 0, NULL, &g)) {
+		fprintf(stderr, "  test_settings: no libsystemd-shared here: the file is not "
+		        "compared with systemd's reading of it\n");
+		return;
+	}
+	void *h = dlopen(g.gl_pathv[0], RTLD_NOW);
+	if (h) {
+		*(void **)&sd_load_env_file = dlsym(h, "load_env_file");
+		*(void **)&sd_assignment_is_valid = dlsym(h, "env_assignment_is_valid");
+	}
+	CHECK(h && sd_load_env_file && sd_assignment_is_valid);
+	if (!sd_assignment_is_valid)
+		sd_load_env_file = NULL;
+	else
+		printf("  test_settings: comparing with %s\n", g.gl_pathv[0]);
+	globfree(&g);
+}
+
+/* --check-config on len bytes of text; if it accepts them, systemd must
+ * give the daemon the same values. Returns the exit code. */
+static int agrees(const char *text, size_t len, char *out, size_t n)
+{
+	int rc = check_file_n(text, len, out, n);
+	char **env = NULL;
+	int r = sd_load_env_file && rc == VS_EXIT_OK ? sd_load_env_file(NULL, path, &env) : 0;
+	unlink(path);
+	if (!sd_load_env_file || rc != VS_EXIT_OK)
+		return rc;
+	/* EnvironmentFile=- ignores a file systemd cannot read. */
+	CHECK_EQ(r, 0);
+	for (int k = 0; k < VS_NKEYS; k++) {
+		if (!vs_settings[k].in_file)
+			continue;
+		const char *v = vs_settings[k].def;
+		size_t kl = strlen(vs_settings[k].env);
+		for (char **e = env; e && *e; e++)
+			if (sd_assignment_is_valid(*e) && !strncmp(*e, vs_settings[k].env, kl) &&
+			    (*e)[kl] == '=' && (*e)[kl + 1])
+				v = *e + kl + 1;
+		char norm[VS_VALUE_MAX], line[VS_VALUE_MAX + 64];
+		const char *why = vs_setting_check((enum vs_key)k, v, norm);
+		snprintf(line, sizeof line, "%s=%s\n", vs_settings[k].env, norm);
+		CHECK(!why && strstr(out, line));
+		if (why || !strstr(out, line))
+			fprintf(stderr, "  systemd reads %s='%s', --check-config says:\n%s",
+			        vs_settings[k].env, v, out);
+	}
+	for (char **e = env; e && *e; e++)
+		free(*e);
+	free(env);
 	return rc;
 }
 
 int main(void)
 {
-	char norm[VS_VALUE_MAX], out[4096];
+	char norm[VS_VALUE_MAX], out[16384];
+	const char *why;
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-		const char *why = vs_setting_check(good[i].k, good[i].in, norm);
+		why = vs_setting_check(good[i].k, good[i].in, norm);
 		CHECK(why == NULL && !strcmp(norm, good[i].norm));
 		if (why || strcmp(norm, good[i].norm))
 			fprintf(stderr, "  %s: %s -> %s (%s)\n", vs_settings[good[i].k].env,
 			        good[i].in, why ? "refused" : norm, why ? why : "");
 	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		const char *why = vs_setting_check(bad[i].k, bad[i].in, norm);
+		why = vs_setting_check(bad[i].k, bad[i].in, norm);
 		CHECK(why && strstr(why, bad[i].why));
 	}
 	/* Every default passes its own check. */
@@ -116,6 +194,79 @@ int main(void)
 	CHECK_EQ(check_file("VRAM_SWAP_CONNECTIONS=9\nVRAM_SWAP_MAX_CLIENTS=8\n", out, sizeof out),
 	         VS_EXIT_USAGE);
 	CHECK(strstr(out, "is more than VRAM_SWAP_MAX_CLIENTS='8'"));
+
+	/* No value is cut short: eight GPU UUIDs are one value. */
+	char uuids[8 * 41] = "";
+	for (int i = 0; i < 8; i++)
+		snprintf(uuids + strlen(uuids), sizeof uuids - strlen(uuids), "%sGPU-%08x-0000-1111-"
+		         "2222-33334444555%d", i ? "," : "", i, i);
+	CHECK(vs_setting_check(VS_K_DEVICE, uuids, norm) == NULL && !strcmp(norm, uuids));
+	char huge[VS_VALUE_MAX + 1];
+	memset(huge, '0', sizeof huge - 1);
+	huge[sizeof huge - 1] = 0;
+	CHECK(strstr(vs_setting_check(VS_K_PRIORITY, huge, norm), "longer than the 1023 bytes"));
+
+	/* The socket path and the control socket next to it both fit a Unix
+	 * socket address, by the daemon's own rule (vs_ctl_path). */
+	char sock[128], ctl[108];
+	snprintf(sock, sizeof sock, "/run/%097d.sock", 0);   /* 107 bytes: .ctl is shorter */
+	CHECK(vs_setting_check(VS_K_SOCKET, sock, norm) == NULL && !vs_ctl_path(sock, ctl, sizeof ctl));
+	snprintf(sock, sizeof sock, "/run/%097d.sockx", 0);
+	CHECK(strstr(vs_setting_check(VS_K_SOCKET, sock, norm), "longer than the 107 bytes"));
+	snprintf(sock, sizeof sock, "/run/%099d", 0);   /* 104 bytes, and .ctl: 108 */
+	CHECK(vs_ctl_path(sock, ctl, sizeof ctl) != 0);
+	why = vs_setting_check(VS_K_SOCKET, sock, norm);
+	CHECK(why && strstr(why, "control socket") && strstr(why, "107 bytes"));
+	snprintf(sock, sizeof sock, "/run/%098d", 0);
+	CHECK(vs_setting_check(VS_K_SOCKET, sock, norm) == NULL && !vs_ctl_path(sock, ctl, sizeof ctl));
+
+	/* The file as systemd reads it. */
+	systemd_open();
+	static char text[16384];
+	/* A line is never split: a comment of 4095 bytes and what follows it on
+	 * the same line stay a comment. */
+	int n = snprintf(text, sizeof text, "#%04094dVRAM_SWAP_EXPORT=foo\n", 0);
+	CHECK_EQ(agrees(text, (size_t)n, out, sizeof out), VS_EXIT_OK);
+	CHECK(strstr(out, "VRAM_SWAP_EXPORT=vram-swap\n"));
+	n = snprintf(text, sizeof text, "VRAM_SWAP_EXPORT=%05000d\n", 0);
+	CHECK_EQ(check_file(text, out, sizeof out), VS_EXIT_USAGE);
+	CHECK(strstr(out, ":1: VRAM_SWAP_EXPORT='000") && strstr(out, "longer than the 1023 bytes"));
+	/* A NUL byte: systemd refuses the file, which EnvironmentFile=- then
+	 * ignores. */
+	static const char nul[] = "# x\nVRAM_SWAP_SIZE=8G\0junk\n";
+	CHECK_EQ(agrees(nul, sizeof nul - 1, out, sizeof out), VS_EXIT_USAGE);
+	CHECK(strstr(out, ":2: a NUL byte"));
+	/* systemd 252 takes the next line into a comment ending in a backslash. */
+	CHECK_EQ(agrees("# note \\\nVRAM_SWAP_EXPORT=foo\n", sizeof "# note \\\nVRAM_SWAP_EXPORT=foo\n" - 1, out, sizeof out), VS_EXIT_USAGE);
+	CHECK(strstr(out, ":1: a comment ending in a backslash"));
+	/* systemd ends a line at a carriage return. */
+	CHECK_EQ(agrees("# note\rVRAM_SWAP_EXPORT=foo\n", sizeof "# note\rVRAM_SWAP_EXPORT=foo\n" - 1, out, sizeof out), VS_EXIT_USAGE);
+	CHECK(strstr(out, ":1: a carriage return inside the line"));
+	CHECK_EQ(agrees("VRAM_SWAP_SIZE=8G\rVRAM_SWAP_EXPORT=foo\n", sizeof "VRAM_SWAP_SIZE=8G\rVRAM_SWAP_EXPORT=foo\n" - 1, out, sizeof out),
+	         VS_EXIT_USAGE);
+	/* Spaces around '=' or the value, which systemd drops, are refused. */
+	CHECK_EQ(check_file("VRAM_SWAP_SIZE = 8G\n", out, sizeof out), VS_EXIT_USAGE);
+	CHECK(strstr(out, ":1: not a KEY=value line"));
+	CHECK_EQ(check_file("VRAM_SWAP_SIZE=8G \n", out, sizeof out), VS_EXIT_USAGE);
+	CHECK_EQ(check_file("VRAM_SWAP_SIZE=\"8\"G\n", out, sizeof out), VS_EXIT_USAGE);
+	CHECK_EQ(check_file("VRAM_SWAP_SIZE=8\\\nG\n", out, sizeof out), VS_EXIT_USAGE);
+	CHECK_EQ(check_file("VRAM_SWAP_EXPORT='a\nb'\n", out, sizeof out), VS_EXIT_USAGE);
+
+	/* What both read alike. */
+	static const char *const same[] = {
+		"# comment\n\n  VRAM_SWAP_SIZE=\"8g\"\r\nVRAM_SWAP_PRIORITY='5'\n",
+		"VRAM_SWAP_SIZE=8G\nVRAM_SWAP_SIZE=4G\n",          /* the last one wins */
+		"\tVRAM_SWAP_EXPORT=x\r\r\n# \xff\nVRAM_SWAP_DEVICE=all",
+		"# a \\ inside a comment\nVRAM_SWAP_SOCKET=/run/a.sock\n",
+		text,
+	};
+	snprintf(text, sizeof text, "VRAM_SWAP_BACKEND=host\nVRAM_SWAP_DEVICE=%s\n", uuids);
+	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+		CHECK_EQ(agrees(same[i], strlen(same[i]), out, sizeof out), VS_EXIT_OK);
+	CHECK_EQ(check_file(same[1], out, sizeof out), VS_EXIT_OK);
+	CHECK(strstr(out, "VRAM_SWAP_SIZE=4G\n"));
+	CHECK_EQ(check_file(text, out, sizeof out), VS_EXIT_OK);
+	CHECK(strstr(out, uuids));
 
 	if (failures)
 		fprintf(stderr, "test_settings: %d failure(s)\n", failures);

@@ -11,11 +11,14 @@
 int main(void)
 {
 	vs_log_init(false);
-	struct vs_config cfg = { .size = { .bytes = 1 << 20 }, .min_size = 1 << 20, .step = 1 << 20 };
+	struct vs_config cfg = { 0 };
 	struct vs_backend be = { .ops = &vs_backend_host };
-	CHECK(vs_backend_open(&be, &cfg) == 0);
+	uintptr_t mem = 0;
+	char why[128];
+	CHECK(be.ops->open(&be, &cfg) == 0);
+	CHECK(be.ops->alloc(&be, 1 << 20, &mem, why, sizeof why) == 0);
 	struct vs_store st;
-	CHECK(vs_store_init(&st, &be) == 0);
+	CHECK(vs_store_init(&st, &be, mem, 1 << 20) == 0);
 	CHECK_EQ(vs_store_used(&st), 0);
 
 	struct vs_queue *q;
@@ -69,6 +72,7 @@ int main(void)
 
 	be.ops->queue_close(q);
 	vs_store_free(&st);
+	be.ops->release(&be, mem, 1 << 20);
 	be.ops->close(&be);
 	if (failures)
 		fprintf(stderr, "test_store: %d failure(s)\n", failures);
