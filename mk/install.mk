@@ -40,7 +40,8 @@ uninstall:
 		fi; \
 		if [ -e "$$t" ] || [ -L "$$t" ]; then echo "rm $$t"; rm -f "$$t"; fi; \
 	done; \
-	find . -depth -type d \( -name 'vram-swap*' -o -name sleep.target.requires \
+	find . -depth -type d \( -name 'vram-swap*' -o -path '*/vram-swap/lib' \
+		-o -name sleep.target.requires \
 		-o -name 'systemd-*.service.wants' \) | \
 	while read -r d; do \
 		rmdir "$(DESTDIR)$${d#.}" 2>/dev/null || true; \

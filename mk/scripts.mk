@@ -1,12 +1,14 @@
 # Shell front (scripts/), systemd units and the defaults file; their tests.
-# install-scripts: the three programs in SBINDIR, the library and the
-# interlock helper (vram-swap-excl) in LIBEXECDIR.
+# install-scripts: the programs in SBINDIR; in LIBEXECDIR the library's
+# loader, its parts in lib/ (the loader finds them next to itself) and the
+# interlock helper (vram-swap-excl).
 # install-systemd: the units (paths substituted), the sleep units' links and
 # /etc/default/vram-swap (kept if it already exists: it is the user's).
 .PHONY: install-scripts install-systemd check-bats check-shellcheck
 
 VS_SCRIPTS := vram-swap-setup vram-swap-teardown vram-swap-status vram-swap-resize \
               vram-swap-yield
+VS_LIBPARTS := $(notdir $(wildcard scripts/lib/*.sh))
 VS_UNITS   := vram-swap.service vram-swap-sleep.service vram-swap-resume.service \
               vram-swap-watch.service
 VS_SLEEPS  := systemd-suspend systemd-hibernate systemd-hybrid-sleep \
@@ -15,7 +17,7 @@ VS_SUBST    = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)
                   -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
 install-scripts: $(BUILD)/vram-swap-excl
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)/lib
 	install -m 0755 $(BUILD)/vram-swap-excl $(DESTDIR)$(LIBEXECDIR)/vram-swap-excl
 	for s in $(VS_SCRIPTS); do \
 		$(VS_SUBST) scripts/$$s > $(DESTDIR)$(SBINDIR)/$$s.tmp && \
@@ -24,6 +26,10 @@ install-scripts: $(BUILD)/vram-swap-excl
 	done
 	$(VS_SUBST) scripts/vram-swap-lib.sh > $(DESTDIR)$(LIBEXECDIR)/vram-swap-lib.sh
 	chmod 0644 $(DESTDIR)$(LIBEXECDIR)/vram-swap-lib.sh
+	for p in $(VS_LIBPARTS); do \
+		$(VS_SUBST) scripts/lib/$$p > $(DESTDIR)$(LIBEXECDIR)/lib/$$p && \
+		chmod 0644 $(DESTDIR)$(LIBEXECDIR)/lib/$$p || exit 1; \
+	done
 
 install-systemd:
 	install -d $(DESTDIR)$(UNITDIR)/sleep.target.requires $(DESTDIR)$(SYSCONFDIR)/default

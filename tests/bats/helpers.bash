@@ -18,6 +18,8 @@ TEARDOWN=$REPO/scripts/vram-swap-teardown
 STATUS=$REPO/scripts/vram-swap-status
 # The real daemon: the settings gate, and the integration tests' server.
 VS_REAL_DAEMON=${VS_DAEMON:-$REPO/build/vram-swapd}
+# What the real daemon and scripts write, kept by formats.bats.
+GOLDEN=$REPO/tests/bats/golden
 
 # vs_env: the fake system. Called from each file's setup().
 vs_env() {
@@ -158,19 +160,34 @@ stub_excl() {
 	chmod +x "$T/bin/vram-swap-excl"
 }
 
-# A stand-in vram-swapd: logs its arguments, writes a status file like the
-# real one (state=serving) and runs until SIGTERM. Its comm is "vram-swapd",
-# as the scripts check. STUB_DAEMON_EXIT makes it fail at start instead,
-# STUB_DAEMON_HANG makes it never become ready.
+# A stand-in vram-swapd: logs its arguments, writes a status file and runs
+# until SIGTERM. Its comm is "vram-swapd", as the scripts check. The status
+# file is the real daemon's (the golden one, see formats.bats) with a
+# GPU's values put in by name. STUB_DAEMON_EXIT makes it fail at start
+# instead, STUB_DAEMON_HANG makes it never become ready.
 # --check-config is the real daemon's (the one gate for the defaults file),
 # and is not a call the tests count.
 stub_daemon() {
+	golden_status "$T/status.stub" version=0.1.0 state=serving backend=cuda \
+		"device=NVIDIA H100 80GB HBM3" uuid=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
+		bus_id=0000:65:00.0 export=vram-swap socket=/x size_bytes=67108864 \
+		used_bytes=4096 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
+		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 \
+		chunk_bytes=67108864 chunks=1 target_chunks=1 \
+		"gpu.0=12884901888 85520809984 67108864 17104161996 1 1 NVIDIA H100 80GB HBM3" \
+		"chunk.0=0 67108864 4096 1 vram-swap.0"
 	{
 		printf '#!/bin/bash\n'
 		printf '[[ ${1:-} == --check-config ]] && exec %q "$@"\n' "$VS_REAL_DAEMON"
-		printf 'printf "%%s\\n" "vram-swapd $*" >>"$CALLS"\n'
+		printf 'template=%q\n' "$T/status.stub"
+		# Logged as a command line: the settings in its environment, in
+		# the daemon's order (that of --check-config), then its arguments.
+		printf 'keys=%q\n' "$("$VS_REAL_DAEMON" --check-config | sed 's/=.*//' | tr '\n' ' ')"
 		cat <<-'EOF'
-		if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
+		env=""
+for k in $keys; do [[ -v $k ]] && env+=" $k=${!k}"; done
+printf '%s\n' "${env# }${env:+ }vram-swapd $*" >>"$CALLS"
+if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
 	echo "vram-swapd: ${STUB_DAEMON_MSG:-cannot start}" >&2; exit "$STUB_DAEMON_EXIT"
 fi
 status=""
@@ -178,19 +195,58 @@ while (($#)); do [[ $1 == --status-file ]] && status=$2; shift; done
 echo "vram-swapd: stub started" >&2
 trap "exit 0" TERM INT
 if [[ -z ${STUB_DAEMON_HANG:-} && -n $status ]]; then
-	printf "%s\n" version=0.1.0 pid=$$ state=serving backend=cuda \
-		"device=NVIDIA H100 80GB HBM3" uuid=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
-		bus_id=0000:65:00.0 export=vram-swap socket=/x size_bytes=67108864 \
-		used_bytes=4096 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
-		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 \
-		chunk_bytes=67108864 chunks=1 target_chunks=1 \
-		"chunk.0=0 67108864 4096 1 vram-swap.0" >"$status.tmp"
+	sed "s/^pid=.*/pid=$$/" "$template" >"$status.tmp"
 	mv "$status.tmp" "$status"
 fi
 while :; do sleep 0.1 & wait $!; done
 		EOF
 	} >"$T/bin/vram-swapd"
 	chmod +x "$T/bin/vram-swapd"
+}
+
+# golden_status OUT KEY=VALUE...: the real daemon's status file as kept in
+# tests/bats/golden/status, each KEY given set to VALUE (it must be a key
+# the daemon writes).
+golden_status() {
+	local out=$1 kv
+	cp "$GOLDEN/status" "$out"
+	shift
+	for kv in "$@"; do
+		grep -q "^${kv%%=*}=" "$out" || fail "the daemon's status file has no key ${kv%%=*}"
+		KV=$kv awk 'BEGIN { k = ENVIRON["KV"]; sub(/=.*/, "", k) }
+			index($0, k "=") == 1 { print ENVIRON["KV"]; next } { print }' "$out" >"$out.new"
+		mv "$out.new" "$out"
+	done
+}
+
+# real_daemon: the tests that follow run the real daemon (host backend) and
+# the real nbd-client, which negotiates each chunk's export; only the
+# kernel's half of the attach is stubbed (it marks the device busy in the
+# fake sysfs, as the kernel would), and eight nbd devices exist.
+real_daemon() {
+	export VRAM_SWAP_DAEMON=$REPO/build/vram-swapd
+	[[ -x $VRAM_SWAP_DAEMON ]] || fail "$VRAM_SWAP_DAEMON missing: run make first"
+	rm "$T/bin/vram-swapd"
+	REAL_NBD_CLIENT=$(PATH=${PATH#"$T/bin:"} command -v nbd-client) ||
+		fail "the real nbd-client is needed"
+	export REAL_NBD_CLIENT
+	stub_script nbd-client '
+case " $* " in
+*" -l "*) exec "$REAL_NBD_CLIENT" "$@" ;;
+*" -d "*) dev=${!#}; rm -f "$VRAM_SWAP_SYSFS/block/${dev##*/}/pid"; exit 0 ;;
+esac
+[[ -d /sys/module/nbd ]] && exit 0
+out=$("$REAL_NBD_CLIENT" "$@" 2>&1)
+grep -q "size = " <<<"$out" || { echo "$out"; exit 1; }
+dev=$2; echo 1 >"$VRAM_SWAP_SYSFS/block/${dev##*/}/pid"
+exit 0'
+	local i
+	for i in 2 3 4 5 6 7; do
+		: >"$T/dev/nbd$i"
+		mkdir -p "$T/sys/block/nbd$i"
+		echo 0 >"$T/sys/block/nbd$i/size"
+		echo "43:$((i * 32))" >"$T/sys/block/nbd$i/dev"
+	done
 }
 
 # Starts the stub daemon in the background as if setup had; prints its pid.
@@ -211,12 +267,21 @@ write_defaults() {
 	printf '%s\n' "# test defaults" "$@" >"$DEFAULTS"
 }
 
-# The state setup leaves behind after a direct start on /dev/nbd0.
+# The record setup leaves behind after a direct start on /dev/nbd0.
 write_state() {
 	mkdir -p "$RUNDIR"
-	printf '%s\n' attached=1 connections=4 discard=on export=vram-swap \
+	printf '%s\n' chunk.0=/dev/nbd0 connections=4 discard=on export=vram-swap \
+		log="$T/vram-swapd.log" mode="${2:-direct}" pid="$1" priority=1000 \
+		sleeping=0 socket="$SOCK" >"$STATE"
+}
+
+# The record the scripts wrote before every chunk was alike: the first
+# chunk in keys of its own, any other as chunk.N.
+write_old_state() {
+	mkdir -p "$RUNDIR"
+	printf '%s\n' attached=1 chunk=0 connections=4 discard=on export=vram-swap \
 		log="$T/vram-swapd.log" mode="${2:-direct}" nbd_device=/dev/nbd0 \
-		pid="$1" priority=1000 socket="$SOCK" swap=1 >"$STATE"
+		pid="$1" priority=1000 socket="$SOCK" swap=1 "${@:3}" >"$STATE"
 }
 
 swap_on_nbd0() {

@@ -83,7 +83,7 @@ swapon --show"
 	kill -0 "$pid"
 	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
 	assert_line vram-swap.0
-	grep -qx swap=1 "$STATE"
+	grep -qx chunk.0=/dev/nbd0 "$STATE"
 
 	: >"$CALLS"
 	run "$TEARDOWN"
@@ -148,5 +148,26 @@ nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 2 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run "$STATUS"
+	assert_success
+}
+
+@test "integration: every setting reaches the real daemon through its environment, over an inherited one" {
+	write_defaults VRAM_SWAP_BACKEND=host VRAM_SWAP_SIZE=128M VRAM_SWAP_MIN_SIZE=4M \
+		VRAM_SWAP_CHUNK=64M VRAM_SWAP_EXPORT=swp VRAM_SWAP_AUTO=off \
+		VRAM_SWAP_MAX_CLIENTS=5 VRAM_SWAP_CONNECTIONS=2
+	# The file's value wins over one the caller's environment happens to hold.
+	VRAM_SWAP_EXPORT=inherited VRAM_SWAP_CHUNK=32M run "$SETUP"
+	assert_success
+	run cat "$RUNDIR/status"
+	assert_line export=swp
+	assert_line chunk_bytes=67108864
+	assert_line chunks=2
+	assert_line auto=off
+	run "$DAEMON" --socket "$SOCK" --ctl target
+	assert_line --regexp '^target [0-9]+ cap 134217728 chunk 67108864 total 2 auto off '
+	run "$REAL_NBD_CLIENT" -unix "$SOCK" -l
+	assert_line swp.0
+	assert_line swp.1
+	run "$TEARDOWN"
 	assert_success
 }

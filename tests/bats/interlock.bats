@@ -48,8 +48,8 @@ swapon_elsewhere() {
 set_up_on_loop() {
 	sleep 600 3>&- &
 	DPID=$!
-	printf '%s\n' attached=1 connections=1 discard=on export=vram-swap mode=direct \
-		nbd_device="$LOOP" pid="$DPID" priority=1000 swap=1 >"$T/run/vram-swap/setup.state"
+	printf '%s\n' chunk.0="$LOOP" connections=1 discard=on export=vram-swap mode=direct \
+		pid="$DPID" priority=1000 sleeping=0 >"$T/run/vram-swap/setup.state"
 }
 
 in_proc_swaps() { grep -q "^$1[[:space:]]" /proc/swaps; }

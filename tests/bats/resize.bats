@@ -14,28 +14,7 @@ YIELD=$REPO/scripts/vram-swap-yield
 
 setup() {
 	vs_env
-	export VRAM_SWAP_DAEMON=$DAEMON
-	rm "$T/bin/vram-swapd"
-	REAL_NBD_CLIENT=$(PATH=${PATH#"$T/bin:"} command -v nbd-client) ||
-		fail "the real nbd-client is needed"
-	export REAL_NBD_CLIENT
-	stub_script nbd-client '
-case " $* " in
-*" -l "*) exec "$REAL_NBD_CLIENT" "$@" ;;
-*" -d "*) dev=${!#}; rm -f "$VRAM_SWAP_SYSFS/block/${dev##*/}/pid"; exit 0 ;;
-esac
-[[ -d /sys/module/nbd ]] && exit 0
-out=$("$REAL_NBD_CLIENT" "$@" 2>&1)
-grep -q "size = " <<<"$out" || { echo "$out"; exit 1; }
-dev=$2; echo 1 >"$VRAM_SWAP_SYSFS/block/${dev##*/}/pid"
-exit 0'
-	local i
-	for i in 2 3 4 5 6 7; do
-		: >"$T/dev/nbd$i"
-		mkdir -p "$T/sys/block/nbd$i"
-		echo 0 >"$T/sys/block/nbd$i/size"
-		echo "43:$((i * 32))" >"$T/sys/block/nbd$i/dev"
-	done
+	real_daemon
 	write_defaults VRAM_SWAP_BACKEND=host VRAM_SWAP_SIZE=256M VRAM_SWAP_MIN_SIZE=4M \
 		VRAM_SWAP_CHUNK=64M VRAM_SWAP_CONNECTIONS=1
 }

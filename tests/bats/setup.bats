@@ -12,10 +12,10 @@ teardown() {
 }
 
 NVSMI_QUERY='nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memory.free --format=csv,noheader,nounits'
-DAEMON_CUDA="vram-swapd --backend cuda --size 75% --min-size 1G --step 512M --device 0"
-
-daemon_tail() {
-	echo "--socket $BATS_TEST_TMPDIR/run/vram-swap/vram-swapd.sock --export vram-swap --max-clients 64 --chunk auto --reserve 20% --auto on --grow-delay 60 --on-battery keep --status-file $BATS_TEST_TMPDIR/run/vram-swap/status"
+# The daemon as setup starts it with the default settings: every one in
+# its environment, none as a flag.
+daemon_call() {
+	echo "VRAM_SWAP_SIZE=75% VRAM_SWAP_MIN_SIZE=1G VRAM_SWAP_STEP=512M VRAM_SWAP_DEVICE=0 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=1000 VRAM_SWAP_CONNECTIONS=4 VRAM_SWAP_NBD_DEVICE=auto VRAM_SWAP_DISCARD=on VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=vram-swap VRAM_SWAP_MAX_CLIENTS=64 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep vram-swapd --status-file $RUNDIR/status"
 }
 
 @test "setup: --help prints usage and exits 0" {
@@ -44,7 +44,7 @@ daemon_tail() {
 	assert_success
 	assert_equal "$(calls)" "$NVSMI_QUERY
 modprobe nbd
-$DAEMON_CUDA $(daemon_tail)
+$(daemon_call)
 nbd-client -unix $SOCK -l
 nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
 mkswap -L vram-swap /dev/nbd0
@@ -58,9 +58,10 @@ swapon --show"
 	assert_file_exists "$STATE"
 	run cat "$STATE"
 	assert_line "mode=direct"
-	assert_line "nbd_device=/dev/nbd0"
-	assert_line "attached=1"
-	assert_line "swap=1"
+	assert_line "chunk.0=/dev/nbd0"
+	assert_line "connections=4"
+	# Every chunk alike: none is named by keys of its own.
+	refute_line --regexp '^(nbd_device|attached|swap|chunk)='
 	pid=$(sed -n 's/^pid=//p' "$STATE")
 	[[ $(cat "/proc/$pid/comm") == vram-swapd ]]
 	[[ $(stat -c %a "$RUNDIR") == 700 ]]
@@ -74,19 +75,19 @@ swapon --show"
 	STUB_EXPORT=swp.0 run "$SETUP"
 	assert_success
 	run calls
-	assert_line "vram-swapd --backend cuda --size 2G --min-size 512M --step 256M --device 1 --socket $SOCK --export swp --max-clients 3 --chunk auto --reserve 20% --auto on --grow-delay 60 --on-battery keep --status-file $RUNDIR/status"
+	assert_line "VRAM_SWAP_SIZE=2G VRAM_SWAP_MIN_SIZE=512M VRAM_SWAP_STEP=256M VRAM_SWAP_DEVICE=1 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=77 VRAM_SWAP_CONNECTIONS=2 VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_DISCARD=off VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=swp VRAM_SWAP_MAX_CLIENTS=3 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep vram-swapd --status-file $RUNDIR/status"
 	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 2 -N swp.0"
 	assert_line "swapon -p 77 /dev/nbd1"
 }
 
-@test "setup: the host backend needs no GPU and passes no --device" {
+@test "setup: the host backend needs no GPU" {
 	write_defaults VRAM_SWAP_BACKEND=host VRAM_SWAP_SIZE=64M VRAM_SWAP_MIN_SIZE=4M
 	rm "$T/bin/nvidia-smi"
 	run "$SETUP"
 	assert_success
 	run calls
 	refute_line --partial nvidia-smi
-	assert_line "vram-swapd --backend host --size 64M --min-size 4M --step 512M $(daemon_tail)"
+	assert_line --regexp "^VRAM_SWAP_SIZE=64M VRAM_SWAP_MIN_SIZE=4M VRAM_SWAP_STEP=512M VRAM_SWAP_DEVICE=0 VRAM_SWAP_BACKEND=host .* vram-swapd --status-file $RUNDIR/status\$"
 }
 
 @test "setup: second run reports the active swap and changes nothing" {
@@ -341,7 +342,7 @@ echo "Error: Couldn'"'"'t resolve the nbd netlink family"; exit 1'
 	stub_script systemctl '
 [[ $1 == start ]] || exit 3
 mkdir -p "$VRAM_SWAP_RUNDIR/vram-swap"
-printf "%s\n" mode=systemd swap=1 nbd_device=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
+printf "%s\n" mode=systemd chunk.0=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
 	run "$SETUP" --enable
 	assert_failure 1
 	assert_output --partial "systemctl enable vram-swap.service failed"
@@ -349,7 +350,7 @@ printf "%s\n" mode=systemd swap=1 nbd_device=/dev/nbd0 priority=1000 >"$VRAM_SWA
 [[ $1 == is-active ]] && exit 3
 [[ $1 == start ]] || exit 0
 mkdir -p "$VRAM_SWAP_RUNDIR/vram-swap"
-printf "%s\n" mode=systemd swap=1 nbd_device=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
+printf "%s\n" mode=systemd chunk.0=/dev/nbd0 priority=1000 >"$VRAM_SWAP_RUNDIR/vram-swap/setup.state"'
 	: >"$CALLS"
 	run "$SETUP" --enable
 	assert_success
@@ -394,7 +395,7 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"
 	assert_line "mode=systemd"
 	assert_line "pid=$pid"
-	assert_line "swap=1"
+	assert_line "chunk.0=/dev/nbd0"
 }
 
 @test "setup: --resume re-attaches only what was detached for sleep" {
@@ -403,8 +404,7 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	run "$SETUP" --resume
 	assert_success
 	assert_equal "$(calls)" ""
-	sed -i 's/^swap=1/swap=0/; s/^attached=1/attached=0/' "$STATE"
-	echo sleeping=1 >>"$STATE"
+	sed -i '/^chunk\./d; s/^sleeping=0/sleeping=1/' "$STATE"
 	run "$SETUP" --resume
 	kill_pid "$pid"
 	assert_success

@@ -82,13 +82,12 @@ teardown() {
 @test "status: swap detached for sleep is NOT active and says why" {
 	DPID=$(start_stub_daemon)
 	write_state "$DPID"
-	sed -i 's/^swap=1/swap=0/; s/^attached=1/attached=0/' "$STATE"
-	echo sleeping=1 >>"$STATE"
+	sed -i '/^chunk\./d; s/^sleeping=0/sleeping=1/' "$STATE"
 	run "$STATUS"
 	assert_failure 3
 	assert_line "vram-swap: NOT active"
 	assert_line "  swap:      off (detached for sleep)"
-	assert_line "  nbd:       /dev/nbd0 (detached, 4 connection(s))"
+	assert_line "  nbd:       none attached"
 }
 
 @test "status: counters sharing one line, and odd characters, are handled" {
@@ -130,4 +129,15 @@ teardown() {
 	run "$STATUS" --json
 	assert_success
 	json_expect active=true swap.active=true swap.listed=false
+}
+
+@test "status: a record written by the old version reads its first chunk like any other" {
+	DPID=$(start_stub_daemon)
+	write_old_state "$DPID"
+	swap_on_nbd0
+	run "$STATUS"
+	assert_success
+	assert_line "vram-swap: active"
+	assert_line "  nbd:       /dev/nbd0 (attached, 4 connection(s))"
+	assert_line "  chunk 0:  GPU 0, 64.0 MiB, 4.0 KiB in use, 1 client(s), /dev/nbd0 (swap)"
 }

@@ -112,6 +112,9 @@ install_here() {
 		assert_file_executable "$d/$f"
 	done
 	assert_file_exists "$d/usr/lib/vram-swap/vram-swap-lib.sh"
+	for f in "$REPO"/scripts/lib/*.sh; do
+		assert_file_exists "$d/usr/lib/vram-swap/lib/${f##*/}"
+	done
 	assert_file_executable "$d/usr/lib/vram-swap/vram-swap-excl"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap.service"
 	assert_file_exists "$d/usr/lib/systemd/system/vram-swap-sleep.service"
@@ -134,6 +137,11 @@ install_here() {
 	assert_output --partial "cannot find the helper library vram-swap-lib.sh"
 	VRAM_SWAP_LIB=$d/usr/lib/elsewhere/vram-swap-lib.sh run "$d/usr/sbin/vram-swap-teardown" --help
 	assert_success
+	# The loader finds its parts next to itself, and names one that is gone.
+	rm "$d/usr/lib/elsewhere/lib/chunks.sh"
+	VRAM_SWAP_LIB=$d/usr/lib/elsewhere/vram-swap-lib.sh run "$d/usr/sbin/vram-swap-teardown" --help
+	assert_failure 1
+	assert_output --partial "$d/usr/lib/elsewhere/lib/chunks.sh is missing; reinstall vram-swap"
 }
 
 @test "install: LIBEXECDIR and SYSCONFDIR off the usual layout are compiled in" {

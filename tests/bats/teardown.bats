@@ -75,8 +75,7 @@ nbd-client -d /dev/nbd0"
 	assert_equal "$(calls)" "swapoff /dev/nbd0"
 	kill -0 "$DPID"
 	run cat "$STATE"
-	assert_line attached=1
-	assert_line swap=1
+	assert_line chunk.0=/dev/nbd0
 	# Once memory is free again, the same command finishes the job.
 	run "$TEARDOWN"
 	assert_success
@@ -109,9 +108,10 @@ nbd-client -d /dev/nbd0"
 	assert_output --partial "nbd-client -d /dev/nbd0 failed: nbd-client: Cannot open NBD: Permission denied"
 	assert_output --partial "swap is off, /dev/nbd0 is still attached and vram-swapd is left running"
 	kill -0 "$DPID"
+	run grep nbd0 "$T/proc/swaps"
+	assert_failure
 	run cat "$STATE"
-	assert_line swap=0
-	assert_line attached=1
+	assert_line chunk.0=/dev/nbd0
 }
 
 @test "teardown: swap already off (e.g. swapoff by hand) still detaches and stops" {
@@ -173,8 +173,8 @@ systemctl reset-failed vram-swap.service"
 nbd-client -d /dev/nbd0"
 	kill -0 "$DPID"
 	run cat "$STATE"
-	assert_line swap=0
-	assert_line attached=0
+	assert_line mode=systemd
+	refute_line --partial chunk.
 }
 
 @test "teardown: --sleep detaches and marks the swap for re-attachment" {
@@ -258,7 +258,7 @@ nbd-client -d /dev/nbd0"
 	assert_equal "$(calls)" "swapoff /dev/nbd0"
 	kill -0 "$DPID"
 	run cat "$STATE"
-	assert_line attached=1
+	assert_line chunk.0=/dev/nbd0
 }
 
 @test "teardown: a device the kernel holds for something other than swap is not detached" {
@@ -284,4 +284,58 @@ nbd-client -d /dev/nbd0"
 	refute_output --partial "vram-swap is off"
 	assert_equal "$(calls)" "swapoff /dev/nbd0"
 	kill -0 "$DPID"
+}
+
+# An upgrade with the tier up: the record is the old version's, which named
+# its first chunk by keys of its own (nbd_device, chunk, attached, swap).
+@test "teardown: a record written by the old version is torn down, every chunk of it" {
+	DPID=$(start_stub_daemon)
+	write_old_state "$DPID" direct chunk.1=/dev/nbd1
+	swap_on_nbd0
+	printf '/dev/nbd1\tpartition\t65532\t0\t1000\n' >>"$T/proc/swaps"
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0
+swapoff /dev/nbd1
+nbd-client -d /dev/nbd1"
+	assert_output --partial "vram-swap is off: swap on /dev/nbd0 /dev/nbd1 disabled"
+	refute_alive "$DPID"
+	assert_file_not_exists "$STATE"
+}
+
+@test "teardown: an old record whose first chunk is detached leaves it alone" {
+	DPID=$(start_stub_daemon)
+	write_old_state "$DPID" systemd chunk.1=/dev/nbd1
+	sed -i 's/^attached=1/attached=0/; s/^swap=1/swap=0/' "$STATE"
+	printf '/dev/nbd1\tpartition\t65532\t0\t1000\n' >>"$T/proc/swaps"
+	run "$TEARDOWN" --keep-daemon
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd1
+nbd-client -d /dev/nbd1"
+	# Written again, the record has the new form: no chunk left.
+	run cat "$STATE"
+	assert_line mode=systemd
+	refute_line --regexp '^(nbd_device|attached|swap|chunk)(\.[0-9]+)?='
+}
+
+@test "teardown: several chunks are each swapped off and detached, in order" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	echo chunk.2=/dev/nbd1 >>"$STATE"
+	swap_on_nbd0
+	printf '/dev/nbd1\tpartition\t65532\t0\t1000\n' >>"$T/proc/swaps"
+	STUB_SWAPOFF_FAIL=1 run "$TEARDOWN"
+	assert_failure 1
+	assert_equal "$(calls)" "swapoff /dev/nbd0"
+	run cat "$STATE"
+	assert_line chunk.0=/dev/nbd0
+	assert_line chunk.2=/dev/nbd1
+	: >"$CALLS"
+	run "$TEARDOWN"
+	assert_success
+	assert_equal "$(calls)" "swapoff /dev/nbd0
+nbd-client -d /dev/nbd0
+swapoff /dev/nbd1
+nbd-client -d /dev/nbd1"
 }
