@@ -4,7 +4,7 @@
 # check` too. The package is built from HEAD: commit before running it.
 .PHONY: boot-e2e check-boot
 
-BOOT_SH := tests/boot/run.sh tests/boot/mkrootfs.sh tests/boot/guest.sh \
+BOOT_SH := tests/boot/run.sh tests/boot/mkrootfs.sh tests/boot/guest.sh tests/boot/envfiles.sh \
 	tests/boot/image/boot-e2e-start
 
 boot-e2e: deb

@@ -9,7 +9,7 @@
 
 load helpers
 
-FORMATS="status ctl-chunks ctl-gpus ctl-target setup.state"
+FORMATS="status ctl-chunks ctl-gpus ctl-target record"
 
 setup() {
 	vs_env
@@ -42,7 +42,7 @@ capture() {
 	for c in chunks gpus target; do
 		"$VRAM_SWAP_DAEMON" --socket "$SOCK" --ctl "$c" | unplace >"$dir/ctl-$c"
 	done
-	unplace <"$STATE" >"$dir/setup.state"
+	unplace <"$STATE" >"$dir/record"
 }
 
 # The sample docs/shell.md gives for FORMAT: the fenced block after the
