@@ -23,15 +23,6 @@ double vs_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-int vs_ctl_path(const char *sock, char *out, size_t n)
-{
-	size_t l = strlen(sock);
-	int k = l > 5 && !strcmp(sock + l - 5, ".sock")
-		? snprintf(out, n, "%.*s.ctl", (int)(l - 5), sock)
-		: snprintf(out, n, "%s.ctl", sock);
-	return k < 0 || (size_t)k >= n || k > 107 ? -1 : 0;
-}
-
 /* ---- sampling ------------------------------------------------------------ */
 
 static uint64_t reserve_of(const struct vs_config *cfg, uint64_t total)

@@ -78,10 +78,6 @@ struct vs_control {
 	_Atomic bool draining;    /* set by the main thread: no more chunks */
 };
 
-/* "<dir>/<name>.ctl" for the export socket "<dir>/<name>.sock" (else the
- * path with ".ctl" appended); -1 if it does not fit. */
-int vs_ctl_path(const char *sock, char *out, size_t n);
-
 /* Samples every GPU and steps the policy (the control thread does this
  * every second; start-up once, before the first chunks). */
 void vs_control_sample(struct vs_control *c, double now);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "unixsock.h"
 
 /* Exit statuses, as man/vram-swapd.8 lists them. */
 enum { CTL_OK = 0, CTL_REFUSED = 1, CTL_BAD = 2, CTL_NO_DAEMON = 3 };

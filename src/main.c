@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "chunks.h"
 #include "control.h"
+#include "unixsock.h"
 #include "gpus.h"
 #include "server.h"
 #include "tier.h"

@@ -11,7 +11,7 @@
 
 #include "backend.h"
 #include "config.h"
-#include "control.h"
+#include "unixsock.h"
 
 /* Whole-string match of an extended regular expression. */
 static bool matches(const char *v, const char *re)

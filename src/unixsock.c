@@ -122,3 +122,13 @@ int vs_peer_allowed(int fd, const char *what)
 	}
 	return (int)cred.pid;
 }
+
+int vs_ctl_path(const char *sock, char *out, size_t n)
+{
+	size_t l = strlen(sock);
+	int k = l > 5 && !strcmp(sock + l - 5, ".sock")
+		? snprintf(out, n, "%.*s.ctl", (int)(l - 5), sock)
+		: snprintf(out, n, "%s.ctl", sock);
+	return k < 0 || (size_t)k >= n ||
+	       (size_t)k >= sizeof ((struct sockaddr_un *)0)->sun_path ? -1 : 0;
+}

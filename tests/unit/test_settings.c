@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "config.h"
-#include "control.h"
+#include "unixsock.h"
 #include "settings.h"
 
 static const struct { enum vs_key k; const char *in, *norm; } good[] = {
