@@ -118,7 +118,11 @@ end_state() {
 	m=$(unit_full "$UNIT")
 	w=$(unit_full "$WATCH")
 	f=$(failed_units)
-	END="$UNIT $m, $WATCH $w, failed units '${f}', ${dt} s"
+	if [ -n "$f" ]; then
+		END="$UNIT $m, $WATCH $w, failed units '$f', ${dt} s"
+	else
+		END="$UNIT $m, $WATCH $w, 0 failed units, ${dt} s"
+	fi
 	if [ "$m" != "$want" ]; then
 		echo "$tag: $UNIT is $m, wanted $want ($END): $(journalctl -q -o cat -b -u "$UNIT" | tail -n 3 | oneline)"
 	elif [ "$w" != "$wantw" ]; then
