@@ -16,6 +16,9 @@
  * so a swap area listed as "/nbd0" from another mount namespace is still
  * seen. Holding the claim while CMD (nbd-client -d) runs closes the window
  * in which swapon could claim the device between the check and the detach.
+ * CMD also runs under the BSD lock (LOCK_EX) that udev honours (systemd's
+ * block device locking): swapoff's close makes udev probe the device, and
+ * a probe's read cut off by the detach is an I/O error in the kernel log.
  * Bash cannot open with O_EXCL, and no packaged tool tests a claim without
  * writing to the device, hence this small program.
  */
@@ -24,7 +27,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +72,17 @@ int main(int argc, char **argv)
 	}
 	if (argc == 2)
 		return 0;
+
+	/* A probe takes the lock shared for a moment: wait for it, but not
+	 * for ever (a stuck probe must not block a detach). */
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		if (errno != EWOULDBLOCK || i == 1000) {
+			fprintf(stderr, "%s: %s: cannot take its lock (%s); going on\n", prog, dev,
+				errno == EWOULDBLOCK ? "held for 10 s" : strerror(errno));
+			break;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
 
 	struct sigaction sa = { .sa_handler = forward };
 	sigemptyset(&sa.sa_mask);

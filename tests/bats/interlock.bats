@@ -76,6 +76,17 @@ in_proc_swaps() { grep -q "^$1[[:space:]]" /proc/swaps; }
 	assert_output --partial "Device or resource busy"
 	run "$EXCL" "$LOOP" true
 	assert_success
+	# ... nor can udev probe it (its shared lock is refused), and a probe
+	# running already is waited for.
+	run "$EXCL" "$LOOP" flock --nonblock --shared "$LOOP" true
+	assert_failure 1
+	flock --shared "$LOOP" sleep 1 3>&- &
+	sleep 0.2
+	start=$(date +%s%N)
+	run "$EXCL" "$LOOP" true
+	assert_success
+	wait
+	(($(date +%s%N) - start > 500000000)) || fail "the command ran while a probe held the lock"
 	run "$EXCL" /dev/loop-does-not-exist
 	assert_failure 3
 	run "$EXCL" /etc/passwd
