@@ -266,7 +266,6 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 	for (;;) {
 		while (end - pos >= NBD_REQUEST_SIZE) {
 			struct vs_req r;
-			served = true;
 			if (vs_req_parse(c->in + pos, &r)) {
 				vs_engine_refused(&c->eng);
 				vs_log(LOG_WARNING, "bad request magic: closing the connection");
@@ -290,6 +289,7 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 				if (flush_batch(c, fd))
 					return;
 				pos += NBD_REQUEST_SIZE;
+				served = true;
 				/* end - pos < pay: nothing after it is buffered yet. */
 				if (large_write(c, fd, &r, err, c->in + pos, end - pos))
 					return;
@@ -298,6 +298,9 @@ static void transmission(struct vs_nbd_conn *c, int fd)
 			}
 			if (end - pos < NBD_REQUEST_SIZE + pay)
 				break;  /* wait for the rest of the payload */
+			/* A request has come once it is whole: the keep-warm window
+			 * follows requests, not headers whose payload is on the way. */
+			served = true;
 			if (r.type == NBD_CMD_READ && !err && r.len > VS_OUT_CAP) {
 				if (flush_batch(c, fd) || large_read(c, fd, &r))
 					return;

@@ -8,7 +8,9 @@ the same behaviour measured on a real H100/H200.
 Run: make check-cuda   (needs VS_DAEMON, VS_FAKECUDA_DIR, VS_BETEST, VS_NBDTOOL)
 """
 import os
+import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "nbd"))
 os.environ["VS_TEST_BACKEND"] = "cuda"
 import nbd  # noqa: E402  (python3-libnbd)
+import rawnbd  # noqa: E402
 from daemon import Daemon  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -344,6 +347,25 @@ class Faults(unittest.TestCase):
         self.h.pwrite(b"\x0c" * 4096, 0)
         self.assertEqual(self.h.pread(4096, 0), b"\x0c" * 4096)
         wait_log(self.d, "redoing them one at a time")
+
+    def test_a_header_alone_starts_no_keep_warm_copy(self):
+        # Until its payload is in, a request has not come: had the worker
+        # kept the copy path warm meanwhile, its copy would have taken the
+        # one this fault is aimed at (so the test raced under load).
+        self.start(FAKECUDA_FAIL_COPY=START_COPIES + 1)
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(self.d.sock)
+            r = rawnbd.Raw(s)
+            r.handshake()
+            s.sendall(struct.pack(">IHHQQI", rawnbd.REQMAGIC, 0, rawnbd.CMD_WRITE, 7, 0, 4096))
+            time.sleep(0.05)
+            s.sendall(b"\x0d" * 4096)
+            err, cookie, _ = r.reply()
+            self.assertEqual((err, cookie), (0, 7))
+            wait_log(self.d, "redoing them one at a time")
+        finally:
+            s.close()
 
 
 class Paths(unittest.TestCase):
