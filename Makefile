@@ -24,7 +24,7 @@ SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o)
 
 .PHONY: all check install uninstall clean deb rpm bench e2e
-all: $(BUILD)/vram-swapd $(BUILD)/vram-swap-excl
+all: $(BUILD)/vram-swapd $(BUILD)/vram-swap-excl $(BUILD)/vram-swap-holder
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -37,6 +37,11 @@ $(BUILD)/vram-swapd: $(BUILD)/main.o $(BUILD)/libvs.a
 
 # The shell front's interlock with the kernel (libexec/vram-swap-excl.c).
 $(BUILD)/vram-swap-excl: libexec/vram-swap-excl.c | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# Keeps the daemon's pages while no daemon runs, where systemd does not
+# (libexec/vram-swap-holder.c).
+$(BUILD)/vram-swap-holder: libexec/vram-swap-holder.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD):

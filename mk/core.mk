@@ -18,7 +18,8 @@ check-unit: $(UNIT_TESTS)
 check-nbd: $(BUILD)/vram-swapd
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest -v \
 		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py \
-		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py
+		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py \
+		tests/nbd/test_handover.py
 
 # libFuzzer needs clang. The corpus in the tree seeds each run; what a run
 # finds new stays in build-fuzz/ (commit interesting inputs by hand). Each
@@ -57,4 +58,5 @@ check-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	VS_DAEMON=$(CURDIR)/build-asan/vram-swapd $(PY) -m unittest \
 		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py \
-		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py
+		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py \
+		tests/nbd/test_handover.py

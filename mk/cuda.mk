@@ -46,11 +46,17 @@ else
 	@echo "  SKIP nbdtool vs libnbd.h: no libnbd.h (install libnbd-dev)"
 endif
 
-# The core's conformance suite, this time with --backend cuda on the fake.
-check-cuda-nbd: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1
+# The core's conformance suite, this time with --backend cuda on the fake
+# (whose exported "VRAM" is a memfd), and once more where the GPU cannot
+# export its memory (cuMemAlloc, not crash-safe).
+check-cuda-nbd: $(BUILD)/vram-swapd $(BUILD)/vram-swap-holder $(FAKECUDA_DIR)/libcuda.so.1
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKECUDA_DIR) VS_TEST_BACKEND=cuda \
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest \
-		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py
+		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py \
+		tests/nbd/test_handover.py
+	LD_LIBRARY_PATH=$(CURDIR)/$(FAKECUDA_DIR) VS_TEST_BACKEND=cuda FAKECUDA_VMM=0 \
+	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest \
+		tests/nbd/test_protocol.py tests/nbd/test_handover.py
 
 check-cuda-faults: $(BUILD)/vram-swapd $(FAKECUDA_DIR)/libcuda.so.1 $(BUILD)/betest $(BUILD)/nbdtool
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd VS_FAKECUDA_DIR=$(CURDIR)/$(FAKECUDA_DIR) \

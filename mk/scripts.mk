@@ -1,7 +1,8 @@
 # Shell front (scripts/), systemd units and the defaults file; their tests.
 # install-scripts: the programs in SBINDIR; in LIBEXECDIR the library's
-# loader, its parts in lib/ (the loader finds them next to itself) and the
-# interlock helper (vram-swap-excl).
+# loader, its parts in lib/ (the loader finds them next to itself), the
+# interlock helper (vram-swap-excl) and the keeper of the daemon's pages
+# where systemd is not used (vram-swap-holder).
 # install-systemd: the units (paths substituted), the sleep units' links and
 # /etc/default/vram-swap (kept if it already exists: it is the user's).
 .PHONY: install-scripts install-systemd check-bats check-shellcheck
@@ -16,9 +17,10 @@ VS_SLEEPS  := systemd-suspend systemd-hibernate systemd-hybrid-sleep \
 VS_SUBST    = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
                   -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
-install-scripts: $(BUILD)/vram-swap-excl
+install-scripts: $(BUILD)/vram-swap-excl $(BUILD)/vram-swap-holder
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)/lib
 	install -m 0755 $(BUILD)/vram-swap-excl $(DESTDIR)$(LIBEXECDIR)/vram-swap-excl
+	install -m 0755 $(BUILD)/vram-swap-holder $(DESTDIR)$(LIBEXECDIR)/vram-swap-holder
 	for s in $(VS_SCRIPTS); do \
 		$(VS_SUBST) scripts/$$s > $(DESTDIR)$(SBINDIR)/$$s.tmp && \
 		chmod 0755 $(DESTDIR)$(SBINDIR)/$$s.tmp && \

@@ -67,8 +67,19 @@ struct vs_backend_ops {
 	 * core's: see vs_backend_alloc_sized(). */
 	int (*alloc)(struct vs_backend *be, uint64_t size, uintptr_t *mem, char *why,
 	             size_t why_len);
-	/* Gives an allocation back; no request may be using it. */
+	/* Gives an allocation back; no request may be using it. Memory that
+	 * was shared lives on until every descriptor share() gave is closed. */
 	void (*release)(struct vs_backend *be, uintptr_t mem, uint64_t size);
+	/* Optional, with adopt(): memory that outlives the process. share()
+	 * gives a new descriptor (the caller closes it) that keeps allocation
+	 * mem alive whoever holds it; adopt() serves such a descriptor's
+	 * memory again in this process, as an allocation of exactly size
+	 * bytes: EINVAL (why says so) when the descriptor holds other memory
+	 * or another size. Where the device cannot do it, open() says why in
+	 * durable_why and neither is called. Off the I/O path. */
+	int (*share)(struct vs_backend *be, uintptr_t mem, int *fd);
+	int (*adopt)(struct vs_backend *be, int fd, uint64_t size, uintptr_t *mem, char *why,
+	             size_t why_len);
 	/* Optional: how many devices this backend can open (GPUs); 1 if NULL. */
 	int (*count)(struct vs_backend *be);
 	/* Optional: who holds the memory, after even the minimum failed. */
@@ -99,6 +110,9 @@ struct vs_backend {
 	char device_uuid[64];     /* "GPU-..." or "" */
 	char device_bus_id[32];   /* "0000:65:00.0" or "" */
 	char where[32];           /* for messages: " on GPU 0", or "" */
+	/* Empty when allocations can outlive the process (share/adopt);
+	 * otherwise why not, for status ("the driver lacks cuMemCreate"). */
+	char durable_why[160];
 	void *priv;
 };
 

@@ -72,6 +72,10 @@ static int cuda_open(struct vs_backend *be, const struct vs_config *cfg)
 	memset(cb->probe_host, 0, VS_BLOCK);
 	snprintf(be->where, sizeof be->where, " on GPU %d", cb->ordinal);
 	vs_cuda_try_batch(cb);
+	vs_cuda_vmm_probe(be);
+	if (*be->durable_why)
+		vs_log(LOG_WARNING, "cuda: swapped pages die with this process: %s; "
+		       "a crash or restart of vram-swapd loses them", be->durable_why);
 	return 0;
 fail:
 	cuda_close(be);
@@ -119,6 +123,8 @@ static int cuda_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
 {
 	struct cuda_be *cb = be->priv;
 	vs_cudeviceptr p = 0;
+	if (cb->vmm)
+		return vs_cuda_vmm_alloc(be, size, mem, why, n);
 	if (vs_cuda_make_current(cb) < 0)
 		return EIO;
 	vs_curesult r = cb->api.cuMemAlloc_v2(&p, size);
@@ -138,7 +144,7 @@ static void cuda_release(struct vs_backend *be, uintptr_t mem, uint64_t size)
 {
 	struct cuda_be *cb = be->priv;
 	(void)size;
-	if (vs_cuda_make_current(cb) < 0)
+	if (vs_cuda_vmm_release(be, mem) || vs_cuda_make_current(cb) < 0)
 		return;
 	vs_curesult r = cb->api.cuMemFree_v2((vs_cudeviceptr)mem);
 	if (r != 0)
@@ -165,6 +171,8 @@ const struct vs_backend_ops vs_backend_cuda = {
 	.mem_info = cuda_mem_info,
 	.alloc = cuda_alloc,
 	.release = cuda_release,
+	.share = vs_cuda_vmm_share,
+	.adopt = vs_cuda_vmm_adopt,
 	.count = cuda_count,
 	.holders = cuda_holders,
 	.buf_alloc = vs_cuda_buf_alloc,

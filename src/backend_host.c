@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The host backend: chunks in anonymous memory, locked in RAM. For
- * tests, benchmarks and trying vram-swap on a machine without a GPU (swap
- * to RAM only makes sense for that). */
+/* The host backend: chunks in memfds, locked in RAM. For tests,
+ * benchmarks and trying vram-swap on a machine without a GPU (swap to RAM
+ * only makes sense for that). A memfd outlives the process for whoever
+ * holds a descriptor of it, as exported VRAM does. */
 #include "backend.h"
 
 #include <errno.h>
@@ -10,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <pthread.h>
 
 #include "config.h"
 
@@ -34,15 +38,24 @@ static uint64_t meminfo(const char *key)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/* A chunk in transparent huge pages where the kernel can give them:
- * random 4 KiB requests over a multi-GiB chunk otherwise miss the TLB on
- * nearly every copy. The advice must come before the pages exist, and
- * mlockall(MCL_FUTURE) populates a mapping as soon as it is accessible:
- * so map it inaccessible, advise, then open it up (which populates and
- * locks it under mlockall) and populate it explicitly otherwise. */
-static void *chunk_map(uint64_t size)
+/* Each allocation's memfd, found by address: share() hands out copies. */
+static struct host_alloc {
+	uintptr_t mem;
+	uint64_t size;
+	int fd;
+} allocs[128];   /* the tier's chunks, and room to spare */
+static pthread_mutex_t allocs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Maps the memfd and brings every page in now, under memory pressure
+ * being the wrong time to find one missing. Transparent huge pages where
+ * the kernel gives them to shared memory (random 4 KiB requests over a
+ * multi-GiB chunk otherwise miss the TLB on nearly every copy): the advice
+ * must come before the pages are touched, and mlockall(MCL_FUTURE) touches
+ * a mapping as soon as it is accessible, so map it inaccessible, advise,
+ * then open it up. */
+static void *chunk_map(int fd, uint64_t size)
 {
-	void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, size, PROT_NONE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return p;
 	madvise(p, size, MADV_HUGEPAGE);  /* only advice: 4 KiB pages work too */
@@ -51,9 +64,10 @@ static void *chunk_map(uint64_t size)
 	if (madvise(p, size, MADV_POPULATE_WRITE)) {
 		if (errno != EINVAL)
 			goto fail;
-		/* Kernels before 5.14: touch every page. */
+		/* Kernels before 5.14: touch every page (without changing it:
+		 * an adopted chunk holds pages). */
 		for (uint64_t o = 0; o < size; o += 4096)
-			((volatile uint8_t *)p)[o] = 0;
+			__atomic_fetch_add((uint8_t *)p + o, 0, __ATOMIC_RELAXED);
 	}
 	return p;
 fail:;
@@ -61,6 +75,35 @@ fail:;
 	munmap(p, size);
 	errno = e;
 	return MAP_FAILED;
+}
+
+static int remember(uintptr_t mem, uint64_t size, int fd)
+{
+	pthread_mutex_lock(&allocs_mu);
+	for (unsigned i = 0; i < sizeof allocs / sizeof *allocs; i++)
+		if (!allocs[i].mem) {
+			allocs[i] = (struct host_alloc){ mem, size, fd };
+			pthread_mutex_unlock(&allocs_mu);
+			return 0;
+		}
+	pthread_mutex_unlock(&allocs_mu);
+	return ENOSPC;
+}
+
+/* The memfd of mem, taken out of the table when forget is set. */
+static int fd_of(uintptr_t mem, bool forget)
+{
+	int fd = -1;
+	pthread_mutex_lock(&allocs_mu);
+	for (unsigned i = 0; i < sizeof allocs / sizeof *allocs; i++)
+		if (allocs[i].mem == mem) {
+			fd = allocs[i].fd;
+			if (forget)
+				allocs[i] = (struct host_alloc){ 0, 0, -1 };
+			break;
+		}
+	pthread_mutex_unlock(&allocs_mu);
+	return fd;
 }
 
 static int host_open(struct vs_backend *be, const struct vs_config *cfg)
@@ -78,16 +121,37 @@ static int host_mem_info(struct vs_backend *be, uint64_t *free_b, uint64_t *tota
 	return 0;
 }
 
-/* MAP_NORESERVE|MAP_POPULATE would defeat the point: the pages must exist
- * now, not be found missing under memory pressure. mlockall() (when it was
- * granted) locks them as they appear. */
+/* The size is sealed: whoever holds the memfd later finds the chunk as it
+ * was. Pages must exist now, not be found missing under memory pressure;
+ * mlockall() (when it was granted) locks them as they appear. */
 static int host_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char *why,
                       size_t n)
 {
 	(void)be;
-	void *p = chunk_map(size);
+	/* Shared memory is not held to the commit limit: filling more than
+	 * is available would end in the OOM killer, not in an error. */
+	uint64_t avail = meminfo("MemAvailable");
+	if (avail && size > avail) {
+		char a[32];
+		vs_fmt_size(a, sizeof a, avail);
+		snprintf(why, n, "only %s available", a);
+		return ENOMEM;
+	}
+	int fd = memfd_create("vram-swap-chunk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	void *p = MAP_FAILED;
+	if (fd >= 0 && ftruncate(fd, (off_t)size) == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+		p = chunk_map(fd, size);
 	if (p == MAP_FAILED) {
 		snprintf(why, n, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ENOMEM;
+	}
+	if (remember((uintptr_t)p, size, fd)) {
+		snprintf(why, n, "too many allocations");
+		munmap(p, size);
+		close(fd);
 		return ENOMEM;
 	}
 	*mem = (uintptr_t)p;
@@ -97,7 +161,53 @@ static int host_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char
 static void host_release(struct vs_backend *be, uintptr_t mem, uint64_t size)
 {
 	(void)be;
+	int fd = fd_of(mem, true);
 	munmap((void *)mem, size);
+	if (fd >= 0)
+		close(fd);
+}
+
+static int host_share(struct vs_backend *be, uintptr_t mem, int *out)
+{
+	(void)be;
+	int fd = fd_of(mem, false);
+	if (fd < 0)
+		return ENOENT;
+	*out = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return *out < 0 ? errno : 0;
+}
+
+static int host_adopt(struct vs_backend *be, int fd, uint64_t size, uintptr_t *mem, char *why,
+                      size_t n)
+{
+	(void)be;
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || seals < 0) {
+		snprintf(why, n, "not a memfd");
+		return EINVAL;
+	}
+	if ((uint64_t)st.st_size != size || !(seals & F_SEAL_SHRINK)) {
+		snprintf(why, n, "it holds %lld bytes, not %llu", (long long)st.st_size,
+		         (unsigned long long)size);
+		return EINVAL;
+	}
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	void *p = own < 0 ? MAP_FAILED : chunk_map(own, size);
+	if (p == MAP_FAILED) {
+		snprintf(why, n, "cannot map it: %s", strerror(errno));
+		if (own >= 0)
+			close(own);
+		return errno == ENOMEM ? ENOMEM : EIO;
+	}
+	if (remember((uintptr_t)p, size, own)) {
+		snprintf(why, n, "too many allocations");
+		munmap(p, size);
+		close(own);
+		return ENOMEM;
+	}
+	*mem = (uintptr_t)p;
+	return 0;
 }
 
 static void *host_buf_alloc(struct vs_backend *be, size_t len)
@@ -183,6 +293,8 @@ const struct vs_backend_ops vs_backend_host = {
 	.mem_info = host_mem_info,
 	.alloc = host_alloc,
 	.release = host_release,
+	.share = host_share,
+	.adopt = host_adopt,
 	.buf_alloc = host_buf_alloc,
 	.buf_free = host_buf_free,
 	.queue_open = host_queue_open,

@@ -35,6 +35,8 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		c->clients = 0;
 		c->state = VS_CHUNK_SERVING;
 		*idx = i;
+		if (t->served)
+			t->served(t->hook_arg, t, i);
 		return 0;
 	}
 	return ENOSPC;
@@ -45,6 +47,23 @@ int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t s
 	unsigned idx;
 	pthread_mutex_lock(&t->mu);
 	int rc = place(t, gpu, mem, size, &idx);
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+int vs_chunks_place(struct vs_chunks *t, unsigned idx, unsigned gpu, uintptr_t mem,
+                    uint64_t size, uint32_t gen, int zfd)
+{
+	if (idx >= VS_MAX_CHUNKS)
+		return EINVAL;
+	struct vs_chunk *c = &t->c[idx];
+	pthread_mutex_lock(&t->mu);
+	int rc = c->state != VS_CHUNK_EMPTY ? EEXIST
+	         : vs_store_adopt(&c->st, t->gpus[gpu], mem, size, zfd);
+	if (!rc) {
+		*c = (struct vs_chunk){ .state = VS_CHUNK_SERVING, .gpu = gpu, .size = size,
+		                        .mem = mem, .gen = gen, .st = c->st };
+	}
 	pthread_mutex_unlock(&t->mu);
 	return rc;
 }
@@ -98,6 +117,8 @@ int vs_chunks_free(struct vs_chunks *t, unsigned idx)
 	c->state = VS_CHUNK_FREEING;
 	c->gen++;
 	pthread_mutex_unlock(&t->mu);
+	if (t->freeing)
+		t->freeing(t->hook_arg, idx);
 
 	struct vs_backend *be = t->gpus[c->gpu];
 	vs_store_free(&c->st);

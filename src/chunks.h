@@ -37,6 +37,12 @@ struct vs_chunk {
 
 struct vs_chunks {
 	pthread_mutex_t mu;
+	/* Told when a chunk starts serving (under the lock) and when it is
+	 * about to be freed, so that its memory can be kept past the process
+	 * (handover.c); NULL: nobody. */
+	void (*served)(void *arg, struct vs_chunks *t, unsigned idx);
+	void (*freeing)(void *arg, unsigned idx);
+	void *hook_arg;
 	unsigned ngpus;
 	struct vs_backend *gpus[VS_MAX_GPUS];
 	struct vs_chunk c[VS_MAX_CHUNKS];
@@ -62,6 +68,11 @@ void vs_chunks_init(struct vs_chunks *t);
 /* Serves an allocation already made on gpu (the first, sized one): 0,
  * ENOSPC (no free index) or ENOMEM (no room for its zero-page map). */
 int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size);
+/* Serves, at index idx and generation gen, memory and a zero-page map
+ * (memfd zfd, copied) that an earlier daemon handed over: 0, EEXIST (idx
+ * in use), EINVAL (the map is not of that size), ENOMEM. */
+int vs_chunks_place(struct vs_chunks *t, unsigned idx, unsigned gpu, uintptr_t mem,
+                    uint64_t size, uint32_t gen, int zfd);
 /* Allocates size bytes on gpu and serves them as a new chunk; its index
  * in *idx. 0, or an errno: ENOSPC (every index in use) and ENOMEM with why
  * saying what failed, another from the backend, which logged it. */

@@ -19,6 +19,24 @@ struct vs_cumemlocation_st {
 	int type;   /* CUmemLocationType */
 	int id;
 };
+/* Virtual memory management: an allocation made this way can be exported
+ * as a file descriptor that keeps it alive after the process dies. */
+struct vs_cumemallocationprop_st {
+	int type;                    /* CUmemAllocationType */
+	int requested_handle_types;  /* CUmemAllocationHandleType */
+	struct vs_cumemlocation_st location;
+	void *win32_handle_meta_data;
+	struct {
+		unsigned char compression_type;
+		unsigned char gpu_direct_rdma_capable;
+		unsigned short usage;
+		unsigned char reserved[4];
+	} alloc_flags;
+};
+struct vs_cumemaccessdesc_st {
+	struct vs_cumemlocation_st location;
+	int flags;                   /* CUmemAccess_flags */
+};
 struct vs_cumemcpyattributes_st {
 	int src_access_order;            /* CUmemcpySrcAccessOrder */
 	struct vs_cumemlocation_st src_loc_hint;
@@ -34,6 +52,12 @@ typedef CUstream vs_custream;
 typedef CUdeviceptr vs_cudeviceptr;
 typedef CUuuid vs_cuuuid;
 typedef CUmemcpyAttributes vs_cumemcpyattributes;
+typedef CUmemAllocationProp vs_cumemallocationprop;
+typedef CUmemAccessDesc vs_cumemaccessdesc;
+typedef CUmemGenericAllocationHandle vs_cumemhandle;
+typedef CUdevice_attribute vs_cudevice_attribute;
+typedef CUmemAllocationHandleType vs_cumemhandletype;
+typedef CUmemAllocationGranularity_flags vs_cumemgranularity;
 #else
 typedef int vs_curesult;                    /* enum cudaError_enum */
 typedef int vs_cudevice;
@@ -42,6 +66,12 @@ typedef struct vs_custream_st *vs_custream;
 typedef unsigned long long vs_cudeviceptr;  /* 64-bit builds only */
 typedef struct vs_cuuuid_st vs_cuuuid;
 typedef struct vs_cumemcpyattributes_st vs_cumemcpyattributes;
+typedef struct vs_cumemallocationprop_st vs_cumemallocationprop;
+typedef struct vs_cumemaccessdesc_st vs_cumemaccessdesc;
+typedef unsigned long long vs_cumemhandle;
+typedef int vs_cudevice_attribute;
+typedef int vs_cumemhandletype;
+typedef int vs_cumemgranularity;
 #endif
 
 /*
@@ -87,6 +117,12 @@ enum { VS_CU_RESULTS(VS_CU_RESULT_ENUM) };
 #define VS_CU_MEMCPY_SRC_ACCESS_ORDER_STREAM 1
 #define VS_CU_MEM_LOCATION_TYPE_DEVICE 1
 #define VS_CU_MEM_LOCATION_TYPE_HOST 2
+#define VS_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED 102
+#define VS_CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED 103
+#define VS_CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR 1
+#define VS_CU_MEM_ALLOCATION_TYPE_PINNED 1
+#define VS_CU_MEM_ACCESS_FLAGS_PROT_READWRITE 3
+#define VS_CU_MEM_ALLOC_GRANULARITY_MINIMUM 0
 
 /*
  * X(symbol, return type, parameters): every required entry point, by the
@@ -102,6 +138,8 @@ enum { VS_CU_RESULTS(VS_CU_RESULT_ENUM) };
 	X(cuDeviceGetName, vs_curesult, (char *name, int len, vs_cudevice dev)) \
 	X(cuDeviceGetPCIBusId, vs_curesult, (char *bus_id, int len, vs_cudevice dev)) \
 	X(cuDeviceTotalMem_v2, vs_curesult, (size_t *bytes, vs_cudevice dev)) \
+	X(cuDeviceGetAttribute, vs_curesult, (int *value, vs_cudevice_attribute attr, \
+	                                      vs_cudevice dev)) \
 	X(cuDevicePrimaryCtxRetain, vs_curesult, (vs_cucontext *ctx, vs_cudevice dev)) \
 	X(cuDevicePrimaryCtxRelease_v2, vs_curesult, (vs_cudevice dev)) \
 	X(cuCtxSetCurrent, vs_curesult, (vs_cucontext ctx)) \
@@ -121,8 +159,26 @@ enum { VS_CU_RESULTS(VS_CU_RESULT_ENUM) };
 
 /* Entry points that older drivers lack; resolved if present. The UUID call's
  * _v2 (11.4+) is the one cuda.h maps to; cuMemcpyBatchAsync_v2 is CUDA 13's
- * (12.8's unversioned one had an extra failure-index argument). */
+ * (12.8's unversioned one had an extra failure-index argument); the
+ * virtual memory calls came with 10.2. */
 #define VS_CUDA_OPT_FUNCS(X) \
+	X(cuMemCreate, vs_curesult, (vs_cumemhandle *handle, size_t size, \
+	  const vs_cumemallocationprop *prop, unsigned long long flags)) \
+	X(cuMemRelease, vs_curesult, (vs_cumemhandle handle)) \
+	X(cuMemAddressReserve, vs_curesult, (vs_cudeviceptr *ptr, size_t size, \
+	  size_t alignment, vs_cudeviceptr addr, unsigned long long flags)) \
+	X(cuMemAddressFree, vs_curesult, (vs_cudeviceptr ptr, size_t size)) \
+	X(cuMemMap, vs_curesult, (vs_cudeviceptr ptr, size_t size, size_t offset, \
+	  vs_cumemhandle handle, unsigned long long flags)) \
+	X(cuMemUnmap, vs_curesult, (vs_cudeviceptr ptr, size_t size)) \
+	X(cuMemSetAccess, vs_curesult, (vs_cudeviceptr ptr, size_t size, \
+	  const vs_cumemaccessdesc *desc, size_t count)) \
+	X(cuMemExportToShareableHandle, vs_curesult, (void *shareable, \
+	  vs_cumemhandle handle, vs_cumemhandletype type, unsigned long long flags)) \
+	X(cuMemImportFromShareableHandle, vs_curesult, (vs_cumemhandle *handle, \
+	  void *os_handle, vs_cumemhandletype type)) \
+	X(cuMemGetAllocationGranularity, vs_curesult, (size_t *granularity, \
+	  const vs_cumemallocationprop *prop, vs_cumemgranularity option)) \
 	X(cuDeviceGetUuid_v2, vs_curesult, (vs_cuuuid *uuid, vs_cudevice dev)) \
 	X(cuDeviceGetUuid, vs_curesult, (vs_cuuuid *uuid, vs_cudevice dev)) \
 	X(cuMemcpyBatchAsync_v2, vs_curesult, (vs_cudeviceptr *dsts, \

@@ -6,10 +6,12 @@
  *   cuda_diag.c     start-up diagnostics, what nvidia-smi says holds VRAM
  *   cuda_device.c   choosing the GPU (index, UUID, PCI bus id)
  *   cuda_io.c       staging buffers, streams, the copy path and its recovery
+ *   cuda_vmm.c      memory that outlives the process (exported allocations)
  */
 #ifndef VS_CUDA_BE_H
 #define VS_CUDA_BE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +36,16 @@ struct cuda_be {
 	bool use_batch;
 	atomic_bool lost;
 	atomic_flag lost_logged;
+	/* Allocations through the virtual memory calls (cuda_vmm.c), each
+	 * exportable as a descriptor; cuMemAlloc where the GPU cannot. */
+	bool vmm;
+	size_t gran;
+	pthread_mutex_t vmm_mu;
+	struct cuda_vmm_alloc {
+		vs_cudeviceptr ptr;
+		vs_cumemhandle handle;
+		size_t span;          /* the size rounded up to the granularity */
+	} vmm_allocs[128];        /* the tier's chunks, and room to spare */
 };
 
 /* cuda_lib.c */
@@ -54,6 +66,18 @@ void vs_cuda_holders(const char *uuid, char *out, size_t n);
 /* cuda_device.c */
 void vs_cuda_uuid(const struct cuda_be *cb, vs_cudevice d, char *out, size_t n);
 int vs_cuda_pick_device(struct cuda_be *cb, const char *spec);
+
+/* cuda_vmm.c */
+/* Whether this GPU's memory can outlive the process; if not, why (in
+ * be->durable_why). At open(). */
+void vs_cuda_vmm_probe(struct vs_backend *be);
+int vs_cuda_vmm_alloc(struct vs_backend *be, uint64_t size, uintptr_t *mem, char *why,
+                      size_t n);
+/* false when mem is not a virtual-memory allocation. */
+bool vs_cuda_vmm_release(struct vs_backend *be, uintptr_t mem);
+int vs_cuda_vmm_share(struct vs_backend *be, uintptr_t mem, int *fd);
+int vs_cuda_vmm_adopt(struct vs_backend *be, int fd, uint64_t size, uintptr_t *mem, char *why,
+                      size_t n);
 
 /* cuda_io.c */
 void vs_cuda_try_batch(struct cuda_be *cb);

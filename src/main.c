@@ -28,6 +28,7 @@
 #include "control.h"
 #include "unixsock.h"
 #include "gpus.h"
+#include "handover.h"
 #include "server.h"
 #include "tier.h"
 
@@ -93,6 +94,7 @@ struct daemon {
 	struct vs_backend *gp[VS_MAX_GPUS];
 	unsigned ngpus;
 	struct vs_chunks tab;
+	struct vs_handover ho;
 	struct vs_control ctl;
 	struct vs_nbd_source src;
 	struct vs_server srv;
@@ -120,11 +122,12 @@ static void write_status(struct daemon *d)
 		"clients=%u\nreads=%" PRIu64 "\nwrites=%" PRIu64 "\ntrims=%" PRIu64 "\n"
 		"zeroes=%" PRIu64 "\nflushes=%" PRIu64 "\nread_bytes=%" PRIu64 "\n"
 		"write_bytes=%" PRIu64 "\nio_errors=%" PRIu64 "\nproto_errors=%" PRIu64 "\n"
-		"uptime_s=%lld\n",
+		"uptime_s=%lld\ncrash_safe=%s\ncrash_safe_why=%s\n",
 		VS_VERSION, (int)getpid(), d->state, g0->ops->name, g0->device_name,
 		g0->device_uuid, g0->device_bus_id, d->cfg.export_name, d->cfg.socket_path,
 		size, used, clients, c[0], c[1], c[2], c[3], c[4],
-		c[5], c[6], c[7], c[8], (long long)(time(NULL) - d->started));
+		c[5], c[6], c[7], c[8], (long long)(time(NULL) - d->started),
+		d->ho.durable ? "yes" : "no", d->ho.why);
 	/* The chunks and GPUs: one line each, values in a fixed order so the
 	 * scripts read them with `read`. */
 	pthread_mutex_lock(&d->ctl.mu);
@@ -211,14 +214,26 @@ int main(int argc, char **argv)
 		return rc;
 	for (unsigned i = 0; i < d.ngpus; i++)
 		d.gp[i] = &d.gpu[i];
+	rc = vs_handover_open(&d.ho, &d.cfg, d.gp, d.ngpus);
+	if (rc) {
+		vs_gpus_close(d.gpu, d.ngpus);
+		return rc;
+	}
 	vs_chunks_init(&d.tab);
 	d.tab.ngpus = d.ngpus;
+	d.tab.served = vs_handover_keep;
+	d.tab.freeing = vs_handover_drop;
+	d.tab.hook_arg = &d.ho;
 	memcpy(d.tab.gpus, d.gp, sizeof d.gp);
 	d.ctl.cfg = &d.cfg;
 	d.ctl.tab = &d.tab;
 	pthread_mutex_init(&d.ctl.mu, NULL);
 	rc = vs_tier_size(&d.tab, &d.ctl, &d.cfg);
-	if (!rc)
+	/* Pages handed over are served again as they are; a new tier only
+	 * where none was. */
+	if (!rc && vs_handover_pending(&d.ho))
+		rc = vs_handover_adopt(&d.ho, &d.tab);
+	else if (!rc)
 		rc = vs_tier_fill(&d.tab, &d.ctl, &d.cfg);
 	if (rc) {
 		vs_gpus_close(d.gpu, d.ngpus);
@@ -230,6 +245,9 @@ int main(int argc, char **argv)
 	    vs_control_start(&d.ctl, d.cfg.socket_path)) {
 		vs_control_stop(&d.ctl);
 		cleanup(&d);
+		/* Pages handed over stay with the keeper for the next try. */
+		if (d.ho.adopted)
+			d.tab.freeing = NULL;
 		vs_chunks_free_all(&d.tab);
 		vs_gpus_close(d.gpu, d.ngpus);
 		return VS_EXIT_FAIL;
@@ -251,8 +269,11 @@ int main(int argc, char **argv)
 			n += k;
 		}
 		vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s in %u chunk(s) (exports "
-		       "'%s.0'...) on %s", total >> 20, d.gp[0]->device_name, n,
-		       d.cfg.export_name, d.cfg.socket_path);
+		       "'%s.0'...) on %s%s", total >> 20, d.gp[0]->device_name, n,
+		       d.cfg.export_name, d.cfg.socket_path,
+		       d.ho.adopted ? ": the pages an earlier daemon left, handed over" : "");
+		if (!d.ho.durable)
+			vs_log(LOG_NOTICE, "not crash-safe: %s", d.ho.why);
 	}
 
 	bool draining = false;
@@ -309,6 +330,7 @@ int main(int argc, char **argv)
 	vs_control_stop(&d.ctl);
 	cleanup(&d);
 	vs_chunks_free_all(&d.tab);
+	vs_handover_release(&d.ho);
 	vs_gpus_close(d.gpu, d.ngpus);
 	vs_log_stop();
 	return VS_EXIT_OK;

@@ -2,35 +2,84 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
 #define PG VS_BLOCK
+
+static size_t map_bytes(uint64_t pages)
+{
+	return (pages + 63) / 64 * sizeof(uint64_t);
+}
+
+/* The map lives in a memfd of its own, sealed at its size, so that it
+ * outlives the process beside the chunk it describes. */
+static int map_fd(int fd, size_t bytes, struct vs_store *st)
+{
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (m == MAP_FAILED)
+		return ENOMEM;
+	st->zmap = m;
+	st->zfd = fd;
+	return 0;
+}
 
 int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size)
 {
 	st->be = be;
 	st->mem = mem;
 	st->pages = size / PG;
-	size_t words = (st->pages + 63) / 64;
-	size_t bytes = words * sizeof(uint64_t);
-	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (m == MAP_FAILED)
+	size_t bytes = map_bytes(st->pages);
+	int fd = memfd_create("vram-swap-zmap", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)bytes) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) ||
+	    map_fd(fd, bytes, st)) {
+		if (fd >= 0)
+			close(fd);
 		return ENOMEM;
-	st->zmap = m;
+	}
 	/* Every page starts as zero: nothing was written yet. */
-	memset(m, 0xff, bytes);
+	memset((void *)st->zmap, 0xff, bytes);
 	return 0;
+}
+
+int vs_store_adopt(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size,
+                   int fd)
+{
+	struct stat sb;
+	st->be = be;
+	st->mem = mem;
+	st->pages = size / PG;
+	size_t bytes = map_bytes(st->pages);
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &sb) || (uint64_t)sb.st_size != bytes || seals < 0 || !(seals & F_SEAL_SHRINK))
+		return EINVAL;
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return errno;
+	int rc = map_fd(own, bytes, st);
+	if (rc)
+		close(own);
+	return rc;
 }
 
 void vs_store_free(struct vs_store *st)
 {
 	if (st->zmap)
-		munmap((void *)st->zmap, (st->pages + 63) / 64 * sizeof(uint64_t));
+		munmap((void *)st->zmap, map_bytes(st->pages));
+	if (st->zmap)
+		close(st->zfd);
 	st->zmap = NULL;
+}
+
+int vs_store_fd(const struct vs_store *st)
+{
+	return st->zfd;
 }
 
 static inline bool is_zero(const struct vs_store *st, uint64_t pg)

@@ -24,11 +24,18 @@ struct vs_store {
 	uintptr_t mem;            /* the backend allocation behind it */
 	uint64_t pages;
 	_Atomic uint64_t *zmap;   /* bit set: page reads as zeros */
+	int zfd;                  /* the memfd holding zmap */
 };
 
 /* A store over one allocation of be (a chunk): 0 or ENOMEM. */
 int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size);
+/* The same over a map an earlier process left in memfd fd (a copy of fd
+ * is kept): 0, EINVAL when fd is not a sealed map of that many pages. */
+int vs_store_adopt(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uint64_t size,
+                   int fd);
 void vs_store_free(struct vs_store *st);
+/* The memfd holding the map, to hand to whoever keeps it past this process. */
+int vs_store_fd(const struct vs_store *st);
 
 /* Appends the segments a READ needs to segs (at most len/8192+1 of them)
  * and zero-fills buf where the map says zero. Returns the number added. */

@@ -34,6 +34,30 @@ SAME(offsetof(struct vs_cumemcpyattributes_st, dst_loc_hint),
 SAME(offsetof(struct vs_cumemcpyattributes_st, flags),
      offsetof(CUmemcpyAttributes, flags));
 SAME(sizeof(int), sizeof(CUmemcpySrcAccessOrder));
+SAME(sizeof(struct vs_cumemallocationprop_st), sizeof(CUmemAllocationProp));
+SAME(offsetof(struct vs_cumemallocationprop_st, type), offsetof(CUmemAllocationProp, type));
+SAME(offsetof(struct vs_cumemallocationprop_st, requested_handle_types),
+     offsetof(CUmemAllocationProp, requestedHandleTypes));
+SAME(offsetof(struct vs_cumemallocationprop_st, location),
+     offsetof(CUmemAllocationProp, location));
+SAME(offsetof(struct vs_cumemallocationprop_st, win32_handle_meta_data),
+     offsetof(CUmemAllocationProp, win32HandleMetaData));
+SAME(offsetof(struct vs_cumemallocationprop_st, alloc_flags),
+     offsetof(CUmemAllocationProp, allocFlags));
+SAME(sizeof(struct vs_cumemaccessdesc_st), sizeof(CUmemAccessDesc));
+SAME(offsetof(struct vs_cumemaccessdesc_st, location), offsetof(CUmemAccessDesc, location));
+SAME(offsetof(struct vs_cumemaccessdesc_st, flags), offsetof(CUmemAccessDesc, flags));
+SAME(sizeof(int), sizeof(CUmemAllocationHandleType));
+SAME(sizeof(int), sizeof(CUdevice_attribute));
+SAME(sizeof(unsigned long long), sizeof(CUmemGenericAllocationHandle));
+SAME(VS_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+     CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED);
+SAME(VS_CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
+     CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED);
+SAME(VS_CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+SAME(VS_CU_MEM_ALLOCATION_TYPE_PINNED, CU_MEM_ALLOCATION_TYPE_PINNED);
+SAME(VS_CU_MEM_ACCESS_FLAGS_PROT_READWRITE, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
+SAME(VS_CU_MEM_ALLOC_GRANULARITY_MINIMUM, CU_MEM_ALLOC_GRANULARITY_MINIMUM);
 SAME(sizeof(int), sizeof(CUmemLocationType));
 
 #define SAME_RESULT(name, value) SAME(VS_##name, name); SAME(VS_##name, value);

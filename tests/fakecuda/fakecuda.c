@@ -26,6 +26,10 @@
  *   FAKECUDA_STICKY=n           from the nth copy on, every call fails with
  *                               FAKECUDA_STICKY_CODE (default 700)
  *   FAKECUDA_BATCH=0            cuMemcpyBatchAsync_v2 answers NOT_SUPPORTED
+ *   FAKECUDA_VMM=0              the GPU cannot export memory as a file
+ *                               descriptor (cuMemAlloc is then used); with
+ *                               it, exported "VRAM" is a memfd, so it
+ *                               outlives the process as real VRAM does
  *   FAKECUDA_STATS=path         at exit, write call counts there
  *   FAKECUDA_UVM=ok|missing     with the library also in LD_PRELOAD: whether
  *                               access() finds /dev/nvidia-uvm usable
@@ -177,6 +181,19 @@ API vs_curesult cuDeviceTotalMem_v2(size_t *b, vs_cudevice d)
 {
 	(void)d;
 	*b = env_u("FAKECUDA_MEM", 1ull << 30);
+	return 0;
+}
+
+API vs_curesult cuDeviceGetAttribute(int *v, vs_cudevice_attribute a, vs_cudevice d)
+{
+	(void)d;
+	if (!inited)
+		return 3;
+	if (a == VS_CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED ||
+	    a == VS_CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED)
+		*v = (int)env_u("FAKECUDA_VMM", 1) != 0;
+	else
+		*v = 0;
 	return 0;
 }
 
@@ -428,4 +445,173 @@ API int access(const char *path, int mode)
 		return -1;
 	}
 	return (int)syscall(SYS_faccessat, AT_FDCWD, path, mode);
+}
+
+/* ---- virtual memory: a handle is a memfd, a mapping maps it ------------ */
+
+static struct { int fd; size_t n; int dev; } handles[MAXALLOC];
+
+static int track(uintptr_t p, size_t n, int dev)
+{
+	for (int i = 0; i < MAXALLOC; i++)
+		if (!allocs[i].p) {
+			allocs[i].p = p;
+			allocs[i].n = n;
+			allocs[i].dev = dev;
+			return 0;
+		}
+	return 2;
+}
+
+static int new_handle(int fd, size_t n, int dev, vs_cumemhandle *h)
+{
+	for (int i = 0; i < MAXALLOC; i++)
+		if (!handles[i].n) {
+			handles[i].fd = fd;
+			handles[i].n = n;
+			handles[i].dev = dev;
+			used[dev] += n;
+			*h = (vs_cumemhandle)i + 1;
+			return 0;
+		}
+	return 2;
+}
+
+static int handle_ok(vs_cumemhandle h)
+{
+	return h >= 1 && h <= MAXALLOC && handles[h - 1].n;
+}
+
+API vs_curesult cuMemGetAllocationGranularity(size_t *g, const vs_cumemallocationprop *prop,
+                                              vs_cumemgranularity option)
+{
+	(void)prop;
+	(void)option;
+	*g = 2u << 20;
+	return 0;
+}
+
+API vs_curesult cuMemCreate(vs_cumemhandle *h, size_t n, const vs_cumemallocationprop *prop,
+                            unsigned long long flags)
+{
+	(void)flags;
+	int r = ready();
+	if (r)
+		return r;
+	int dev = prop->location.id;
+	if (!n || n % (2u << 20) || prop->requested_handle_types != VS_CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+		return 1;
+	pthread_mutex_lock(&mu);
+	if (n > env_u("FAKECUDA_ALLOC_CAP", ~0ull) ||
+	    used[dev] + others(dev) + n > env_u("FAKECUDA_MEM", 1ull << 30)) {
+		pthread_mutex_unlock(&mu);
+		return 2;
+	}
+	int fd = memfd_create("fakecuda-vram", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)n) || new_handle(fd, n, dev, h)) {
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_unlock(&mu);
+		return 2;
+	}
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
+API vs_curesult cuMemRelease(vs_cumemhandle h)
+{
+	pthread_mutex_lock(&mu);
+	if (!handle_ok(h)) {
+		pthread_mutex_unlock(&mu);
+		return 1;
+	}
+	close(handles[h - 1].fd);
+	used[handles[h - 1].dev] -= handles[h - 1].n;
+	handles[h - 1].n = 0;
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
+API vs_curesult cuMemAddressReserve(vs_cudeviceptr *p, size_t n, size_t align, vs_cudeviceptr addr,
+                                    unsigned long long flags)
+{
+	(void)align;
+	(void)addr;
+	(void)flags;
+	void *m = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return 2;
+	*p = (vs_cudeviceptr)(uintptr_t)m;
+	return 0;
+}
+
+API vs_curesult cuMemAddressFree(vs_cudeviceptr p, size_t n)
+{
+	return munmap((void *)(uintptr_t)p, n) ? 1 : 0;
+}
+
+API vs_curesult cuMemMap(vs_cudeviceptr p, size_t n, size_t off, vs_cumemhandle h,
+                         unsigned long long flags)
+{
+	(void)flags;
+	pthread_mutex_lock(&mu);
+	if (!handle_ok(h) || off || n != handles[h - 1].n) {
+		pthread_mutex_unlock(&mu);
+		return 1;
+	}
+	void *m = mmap((void *)(uintptr_t)p, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+	               handles[h - 1].fd, 0);
+	int r = m == MAP_FAILED ? 2 : track((uintptr_t)p, n, handles[h - 1].dev);
+	pthread_mutex_unlock(&mu);
+	return r;
+}
+
+API vs_curesult cuMemSetAccess(vs_cudeviceptr p, size_t n, const vs_cumemaccessdesc *d, size_t k)
+{
+	(void)p;
+	(void)n;
+	(void)d;
+	return k == 1 ? 0 : 1;
+}
+
+API vs_curesult cuMemUnmap(vs_cudeviceptr p, size_t n)
+{
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAXALLOC; i++)
+		if (allocs[i].p == p)
+			allocs[i].p = 0;
+	pthread_mutex_unlock(&mu);
+	void *m = mmap((void *)(uintptr_t)p, n, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	return m == MAP_FAILED ? 1 : 0;
+}
+
+API vs_curesult cuMemExportToShareableHandle(void *out, vs_cumemhandle h, vs_cumemhandletype t,
+                                             unsigned long long flags)
+{
+	(void)flags;
+	if (!handle_ok(h) || t != VS_CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+		return 1;
+	int fd = fcntl(handles[h - 1].fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return 304;
+	*(int *)out = fd;
+	return 0;
+}
+
+API vs_curesult cuMemImportFromShareableHandle(vs_cumemhandle *h, void *os, vs_cumemhandletype t)
+{
+	int fd = (int)(intptr_t)os;
+	off_t n = lseek(fd, 0, SEEK_END);
+	if (t != VS_CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || n <= 0)
+		return 1;
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return 304;
+	pthread_mutex_lock(&mu);
+	int r = new_handle(own, (size_t)n, current ? current->dev : 0, h);
+	pthread_mutex_unlock(&mu);
+	if (r)
+		close(own);
+	return r;
 }
