@@ -15,7 +15,7 @@ $(BUILD)/test_%: tests/unit/test_%.c $(BUILD)/libvs.a tests/unit/check.h
 check-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "  UNIT $$t"; $$t; done
 
-check-nbd: $(BUILD)/vram-swapd
+check-nbd: $(BUILD)/vram-swapd $(BUILD)/vram-swap-holder
 	VS_DAEMON=$(CURDIR)/$(BUILD)/vram-swapd $(PY) -m unittest -v \
 		tests/nbd/test_protocol.py tests/nbd/test_lifecycle.py tests/nbd/test_edges.py \
 		tests/nbd/test_chunks.py tests/nbd/test_slots.py tests/nbd/test_control.py \
@@ -49,7 +49,7 @@ check-fuzz: fuzz
 # and UndefinedBehaviorSanitizer in build-asan/. One rule builds the tree,
 # so check-asan and check-cuda-asan never build it at the same time.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_BINS := build-asan/vram-swapd build-asan/betest $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
+ASAN_BINS := build-asan/vram-swapd build-asan/vram-swap-holder build-asan/betest $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
 asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" $(ASAN_BINS)
 
