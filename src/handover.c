@@ -242,9 +242,9 @@ int vs_handover_open(struct vs_handover *ho, const struct vs_config *cfg,
 			snprintf(ho->why, sizeof ho->why, "%s", *gpus[i]->durable_why
 			         ? gpus[i]->durable_why : "the backend cannot share its memory");
 	if (!*ho->why && (!store || atoi(store) < MAX_FDS || !getenv("NOTIFY_SOCKET")))
-		snprintf(ho->why, sizeof ho->why, "nothing keeps the pages while no daemon runs: "
-		         "run it from vram-swap.service or under vram-swap-holder (FDSTORE=%s, "
-		         "at least %d needed)", store ? store : "unset", MAX_FDS);
+		snprintf(ho->why, sizeof ho->why, "nothing keeps the pages while no daemon runs "
+		         "(no file descriptor store: FDSTORE=%s, at least %d needed, as "
+		         "vram-swap-holder gives)", store ? store : "unset", MAX_FDS);
 	ho->durable = !*ho->why;
 	if (!ho->durable)
 		return 0;

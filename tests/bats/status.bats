@@ -41,7 +41,7 @@ teardown() {
 	assert_line "  GPU:       NVIDIA H100 80GB HBM3 (GPU-1b2c3d4e-0000-1111-2222-333344445555, 0000:65:00.0)"
 	assert_line "  export:    vram-swap on /x: 64.0 MiB, 4.0 KiB in use, 1 client(s)"
 	assert_line "  nbd:       /dev/nbd0 (attached, 4 connection(s))"
-	assert_line "  crash:     pages die with the daemon: nothing keeps the pages while no daemon runs: run it from vram-swap.service or under vram-swap-holder (FDSTORE=unset, at least 129 needed)"
+	assert_line "  crash:     pages die with the daemon: nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)"
 	assert_line "  swap:      0 B used of 64.0 MiB, priority 1000"
 	assert_line "  requests:  3 reads, 5 writes, 1 trims, 0 write-zeroes, 2 flushes"
 	assert_line "  bytes:     12.0 KiB read, 20.0 KiB written"
@@ -63,7 +63,7 @@ teardown() {
 		counters.trims=1 counters.zeroes=0 counters.flushes=2 counters.read_bytes=12288 \
 		counters.write_bytes=20480 counters.io_errors=0 counters.proto_errors=0 \
 		crash_safe.safe=false \
-		'crash_safe.why_not="nothing keeps the pages while no daemon runs: run it from vram-swap.service or under vram-swap-holder (FDSTORE=unset, at least 129 needed)"'
+		'crash_safe.why_not="nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)"'
 }
 
 @test "status: --json when not running: nulls, exit 3" {
