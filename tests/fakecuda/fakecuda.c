@@ -230,6 +230,14 @@ static size_t others(int dev)
 	return (size_t)v;
 }
 
+/* Whether n more bytes fit on dev (the caller holds mu): the one rule of
+ * running out, for cuMemAlloc and cuMemCreate alike. */
+static int room(int dev, size_t n)
+{
+	return n <= env_u("FAKECUDA_ALLOC_CAP", ~0ull) &&
+	       used[dev] + others(dev) + n <= env_u("FAKECUDA_MEM", 1ull << 30);
+}
+
 API vs_curesult cuMemGetInfo_v2(size_t *fr, size_t *tot)
 {
 	int r = ready();
@@ -250,8 +258,7 @@ API vs_curesult cuMemAlloc_v2(vs_cudeviceptr *p, size_t n)
 	if (n == 0)
 		return 1;
 	pthread_mutex_lock(&mu);
-	if (n > env_u("FAKECUDA_ALLOC_CAP", ~0ull) ||
-	    used[dev] + others(dev) + n > env_u("FAKECUDA_MEM", 1ull << 30)) {
+	if (!room(dev, n)) {
 		pthread_mutex_unlock(&mu);
 		return 2;
 	}
@@ -502,8 +509,7 @@ API vs_curesult cuMemCreate(vs_cumemhandle *h, size_t n, const vs_cumemallocatio
 	if (!n || n % (2u << 20) || prop->requested_handle_types != VS_CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
 		return 1;
 	pthread_mutex_lock(&mu);
-	if (n > env_u("FAKECUDA_ALLOC_CAP", ~0ull) ||
-	    used[dev] + others(dev) + n > env_u("FAKECUDA_MEM", 1ull << 30)) {
+	if (!room(dev, n)) {
 		pthread_mutex_unlock(&mu);
 		return 2;
 	}
