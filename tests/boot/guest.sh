@@ -29,11 +29,12 @@ mkdir -p "$STATE_DIR"
 phase=install
 boot=0
 FAILS=0
+RESETS=0
 # shellcheck disable=SC1090 # written by this script only
 [ -r "$STATE" ] && . "$STATE"
 boot=$((boot + 1))
 save() {
-	printf 'phase=%s\nboot=%s\nFAILS=%s\n' "$phase" "$boot" "$FAILS" >"$STATE.tmp"
+	printf 'phase=%s\nboot=%s\nFAILS=%s\nRESETS=%s\n' "$phase" "$boot" "$FAILS" "$RESETS" >"$STATE.tmp"
 	mv "$STATE.tmp" "$STATE"
 	sync
 }
@@ -816,20 +817,28 @@ step_boot
 
 # The phase saved just before a real S3 sleep: a boot that finds it was a
 # reset while asleep (nothing on the console said panic, or the harness
-# would have stopped the guest). That is retried once, the whole second
-# boot's path again, and says so; the data checks stay as they are.
+# would have stopped the guest). Under TCG that has happened now and then,
+# for a cause not found (docs/boot-e2e.md); the whole second boot's path
+# (swap at boot, pressure, a real sleep) runs again, at most MAX_RESETS times, each saying so and what the
+# firmware and the reset boot's kernel logged. The data checks stay as
+# they are; a tier that did not come back after a real sleep still fails.
 SLEEP_PHASE=suspending
-case $phase in
-suspending)
-	info "suspend-retry: boot $boot came instead of a resume (the machine was reset while asleep); the second boot's path runs once more"
+MAX_RESETS=2
+# What the reset boot's kernel logged last, as far as it reached the disk
+# (the suspend path syncs): whether it slept, and whether it woke.
+last_boot_pm() {
+	journalctl -q -k -b -1 -o short-monotonic 2>/dev/null | grep -E 'PM: |ACPI: PM|smpboot|CPU[0-9]|Oops|BUG' | tail -n 6 | oneline
+}
+if [ "$phase" = "$SLEEP_PHASE" ]; then
+	RESETS=$((RESETS + 1))
+	if [ "$RESETS" -gt "$MAX_RESETS" ]; then
+		fail "suspend: boot $boot came instead of a resume, the reset while asleep number $RESETS; the last boot's kernel said: $(last_boot_pm)"
+		finish
+	fi
+	info "suspend-retry: boot $boot came instead of a resume (reset while asleep, $RESETS of at most $MAX_RESETS); the second boot's path runs again; the last boot's kernel said: $(last_boot_pm)"
 	phase=rebooted
-	SLEEP_PHASE=suspending-again
-	;;
-suspending-again)
-	fail "suspend: boot $boot came instead of a resume, the second time in a row"
-	finish
-	;;
-esac
+	save
+fi
 
 case $phase in
 install)
