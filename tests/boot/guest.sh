@@ -819,9 +819,10 @@ step_boot
 # reset while asleep (nothing on the console said panic, or the harness
 # would have stopped the guest). Under TCG that has happened now and then,
 # for a cause not found (docs/boot-e2e.md); the whole second boot's path
-# (swap at boot, pressure, a real sleep) runs again, at most MAX_RESETS times, each saying so and what the
-# firmware and the reset boot's kernel logged. The data checks stay as
-# they are; a tier that did not come back after a real sleep still fails.
+# (swap at boot, pressure, a real sleep) runs again, at most MAX_RESETS
+# times, each saying so and what the reset boot's kernel logged. The data
+# checks stay as they are; a tier that did not come back after a real
+# sleep still fails.
 SLEEP_PHASE=suspending
 MAX_RESETS=2
 # What the reset boot's kernel logged last, as far as it reached the disk
@@ -832,12 +833,11 @@ last_boot_pm() {
 if [ "$phase" = "$SLEEP_PHASE" ]; then
 	RESETS=$((RESETS + 1))
 	if [ "$RESETS" -gt "$MAX_RESETS" ]; then
-		fail "suspend: boot $boot came instead of a resume, the reset while asleep number $RESETS; the last boot's kernel said: $(last_boot_pm)"
+		fail "suspend: boot $boot came instead of a resume: $RESETS resets while asleep, more than the $MAX_RESETS retried; the last boot's kernel said: $(last_boot_pm)"
 		finish
 	fi
 	info "suspend-retry: boot $boot came instead of a resume (reset while asleep, $RESETS of at most $MAX_RESETS); the second boot's path runs again; the last boot's kernel said: $(last_boot_pm)"
 	phase=rebooted
-	save
 fi
 
 case $phase in

@@ -75,10 +75,6 @@ rm -f "$out/root.qcow2"
 qemu-img create -q -f qcow2 -b "$(cd "$base" && pwd)/rootfs.img" -F raw "$out/root.qcow2" ||
 	die "qemu-img create of the overlay failed"
 
-# SeaBIOS's own log (its debug port, 0x402) goes to firmware.log: after a
-# sleep it says whether it found the resume and jumped to the kernel's
-# waking vector, which tells a reset inside the firmware from a kernel
-# that died after it was handed back control.
 # qemu's monitor on a pair of pipes: the harness wakes the suspended guest
 # with system_wakeup, as a power button or RTC alarm would, once qemu
 # itself says the guest is suspended ("info status").
@@ -89,6 +85,10 @@ exec 7<>"$work/mon.in" 8<>"$work/mon.out"
 cat <&8 >>"$out/monitor.log" &
 drain_pid=$!
 
+# SeaBIOS's own log (its debug port, 0x402) goes to firmware.log: after a
+# sleep it says whether it found the resume and jumped to the kernel's
+# waking vector, which tells a reset inside the firmware from a kernel
+# that died after it was handed back control.
 # shellcheck disable=SC2054 # commas are qemu's, inside one argument
 qargs=(-accel tcg -smp 2 -m "$mem" -nodefaults -display none -vga none
 	-chardev "file,id=con,path=$log" -serial chardev:con
