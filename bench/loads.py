@@ -108,5 +108,5 @@ def run_nbdtool(tool, sock, rw, bs, qd, conns, seconds):
 def prefill(uri, size):
     """Writes the whole export once with fio's random (non-zero) buffers, so
     that read rows measure real copies: vram-swapd answers never-written
-    pages from its zero-page map without touching the backend."""
+    pages from its page map without touching the backend."""
     run_fio(uri, "write", 1 << 20, 8, 1, 0, 0, extra=["--size=%d" % size])

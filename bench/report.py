@@ -257,8 +257,9 @@ def main():
              int(env.get("seconds_per_row", 0)), env.get("ramp_seconds", "?"), env.get("rounds")),
           "- **Every export was prefilled with random data** (one sequential pass of 1 MiB"
           " writes of fio's random buffers) before any row ran, and vram-swapd's status file"
-          " confirmed every page as held. vram-swapd keeps a zero-page map: a never-written"
-          " page is answered without a copy, which would flatter it on read rows.",
+          " confirmed every page as held. vram-swapd keeps a page map: a never-written"
+          " (or same-filled) page is answered without a copy, which would flatter it on read"
+          " rows.",
           "- fio: `--ioengine=nbd` (libnbd), one connection per job (`--numjobs` = connections),"
           " `--iodepth` per connection; latency is fio's total latency (`lat_percentiles`)."
           " nbdtool (tests/tools/nbdtool.c, libnbd) and nbdraw (tests/tools/nbdraw.c,"

@@ -3,7 +3,7 @@
  * vram-swap-holder: keeps vram-swapd's pages while no daemon runs, where
  * systemd does not. It runs the daemon as its child and plays the part of
  * systemd's file descriptor store: the daemon hands it every chunk's
- * memory, zero-page map and the tier's record (sd_notify's FDSTORE=1 on
+ * memory, page map and the tier's record (sd_notify's FDSTORE=1 on
  * $NOTIFY_SOCKET), and when the daemon dies other than by a clean exit
  * the holder starts it again with them (LISTEN_FDS, LISTEN_FDNAMES).
  *

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 
 /* A key is the index under the generation: a freed chunk's key pins
  * nothing, even once its slot serves again. */
@@ -92,7 +93,7 @@ int vs_chunks_add(struct vs_chunks *t, unsigned gpu, uint64_t size, unsigned *id
 	pthread_mutex_unlock(&t->mu);
 	if (rc) {
 		be->ops->release(be, mem, size);
-		snprintf(why, n, "no room for the chunk's zero-page map");
+		snprintf(why, n, "no room for the chunk's page map");
 		return rc;
 	}
 	return 0;
@@ -215,9 +216,12 @@ unsigned vs_chunks_list(struct vs_chunks *t, struct vs_chunk_info *out)
 		struct vs_chunk *c = &t->c[i];
 		if (c->state != VS_CHUNK_SERVING)
 			continue;
+		struct vs_store_count k;
+		vs_store_count(&c->st, &k);
 		out[n++] = (struct vs_chunk_info){ .idx = i, .gpu = c->gpu, .state = c->state,
 		                                   .clients = c->clients, .size = c->size,
-		                                   .used = vs_store_used(&c->st) };
+		                                   .used = (k.stored - k.same) * VS_BLOCK,
+		                                   .stored = k.stored, .same = k.same };
 	}
 	pthread_mutex_unlock(&t->mu);
 	return n;

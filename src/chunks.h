@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The swap tier as chunks. Each chunk is one backend allocation on one GPU
- * with its own zero-page map, known by its index in the table. What a
+ * with its own page map (store.h), known by its index in the table. What a
  * transport calls a chunk on its wire (an NBD export name, a ublk device)
  * is the transport's business: this table knows no wire.
  *
@@ -51,7 +51,10 @@ struct vs_chunks {
 /* One chunk as status and the control socket report it. */
 struct vs_chunk_info {
 	unsigned idx, gpu, state, clients;
-	uint64_t size, used;
+	uint64_t size;
+	uint64_t used;     /* bytes of the chunk's memory holding data */
+	uint64_t stored;   /* pages written since their last discard */
+	uint64_t same;     /* of those, same-filled: kept as one word */
 };
 
 /* A chunk as a transport found it: the key pins only that chunk, not one
@@ -66,9 +69,9 @@ void vs_chunks_init(struct vs_chunks *t);
 /* Errors are 0 or a positive errno, as in the layers below. */
 
 /* Serves an allocation already made on gpu (the first, sized one): 0,
- * ENOSPC (no free index) or ENOMEM (no room for its zero-page map). */
+ * ENOSPC (no free index) or ENOMEM (no room for its page map). */
 int vs_chunks_adopt(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size);
-/* Serves, at index idx and generation gen, memory and a zero-page map
+/* Serves, at index idx and generation gen, memory and a page map
  * (memfd zfd, copied) that an earlier daemon handed over: 0, EEXIST (idx
  * in use), EINVAL (the map is not of that size), ENOMEM. */
 int vs_chunks_place(struct vs_chunks *t, unsigned idx, unsigned gpu, uintptr_t mem,

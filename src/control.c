@@ -112,9 +112,10 @@ static void cmd_chunks(struct vs_control *c, struct vs_ctl_reply *r)
 	static struct vs_chunk_info ci[VS_MAX_CHUNKS];
 	unsigned n = vs_chunks_list(c->tab, ci);
 	for (unsigned i = 0; i < n; i++)
-		say(r, "chunk %u gpu %u size %" PRIu64 " used %" PRIu64 " clients %u name %s.%u\n",
-		    ci[i].idx, ci[i].gpu, ci[i].size, ci[i].used, ci[i].clients,
-		    c->cfg->export_name, ci[i].idx);
+		say(r, "chunk %u gpu %u size %" PRIu64 " used %" PRIu64 " stored %" PRIu64
+		    " same %" PRIu64 " clients %u name %s.%u\n", ci[i].idx, ci[i].gpu, ci[i].size,
+		    ci[i].used, ci[i].stored, ci[i].same, ci[i].clients, c->cfg->export_name,
+		    ci[i].idx);
 	say(r, "ok\n");
 }
 

@@ -21,7 +21,7 @@ int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_byte
 	memset(e, 0, sizeof *e);
 	e->cnt = cnt;
 	e->reads_only = true;
-	/* Worst case a request of n pages alternates zero and data pages:
+	/* Worst case a request of n pages alternates same-filled and data pages:
 	 * n/2 + 1 segments. One per page plus one per request always fits. */
 	e->seg_cap = (unsigned)(max_bytes / PG) + VS_BATCH_MAX;
 	e->segs = calloc(e->seg_cap, sizeof *e->segs);
@@ -93,8 +93,8 @@ static int segs_err(const struct vs_seg *s, unsigned n)
 }
 
 /* The request's data has moved (or failed to): its effect on the map. A
- * WRITE's pages stop reading as zero only now, after they reached the
- * backend; a failed WRITE leaves the map as it was. */
+ * WRITE's pages stop reading as their old word only now, after they
+ * reached the backend; a failed WRITE leaves the map as it was. */
 static int commit(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t len,
                   const uint8_t *buf, int err)
 {
@@ -106,6 +106,8 @@ static int commit(struct vs_engine *e, enum vs_op op, uint64_t off, uint32_t len
 			vs_store_commit_write(e->st, off, len, buf);
 		break;
 	case VS_OP_TRIM:
+		vs_store_discard(e->st, off, len);
+		break;
 	case VS_OP_ZERO:
 		vs_store_zero(e->st, off, len);
 		break;

@@ -6,11 +6,11 @@
  * The engine knows nothing of any wire format; it owns the order of
  * events that keeps the store correct:
  *
- *   plan   -> which pages move (zero pages of a READ are filled here)
+ *   plan   -> which pages move (same-filled pages of a READ are filled here)
  *   xfer   -> one backend call for the whole batch
- *   commit -> the zero-page map, the counters, the log
+ *   commit -> the page map, the counters, the log
  *
- * A page's zero bit clears only after its data reached the backend, so no
+ * A page's same bit clears only after its data reached the backend, so no
  * reader ever sees stale backend contents; that rule lives in commit().
  */
 #ifndef VS_ENGINE_H
@@ -68,7 +68,7 @@ void vs_engine_free(struct vs_engine *e);
 
 /* Whether a valid request can join the current batch; when it cannot, run
  * and answer the batch first. A READ is planned when it is added, from the
- * zero map as it is then, so it never joins a batch holding a request
+ * page map as it is then, so it never joins a batch holding a request
  * whose map update is still to come. */
 bool vs_engine_fits(const struct vs_engine *e, enum vs_op op, uint32_t len);
 

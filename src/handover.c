@@ -19,7 +19,7 @@
 #include "notify.h"
 
 /* The record's layout; another format is another daemon's, refused. */
-#define FORMAT 1
+#define FORMAT 2
 static const char MAGIC[8] = "VSWAPHO";
 
 struct ho_chunk {
@@ -333,11 +333,11 @@ int vs_handover_adopt(struct vs_handover *ho, struct vs_chunks *tab)
 			continue;
 		snprintf(name, sizeof name, "chunk.%u", i);
 		a[i].mfd = take(name);
-		snprintf(name, sizeof name, "zmap.%u", i);
+		snprintf(name, sizeof name, "map.%u", i);
 		a[i].zfd = take(name);
 		a[i].gpu = gpu_by_uuid(c->gpu_uuid);
 		if (a[i].mfd < 0 || a[i].zfd < 0)
-			rc = refuse("chunk %u's memory or zero-page map was not handed over", i);
+			rc = refuse("chunk %u's memory or page map was not handed over", i);
 		else if (a[i].gpu == gpu_count)
 			rc = refuse("the GPU %.64s holding chunk %u is not among this daemon's",
 			            *c->gpu_uuid ? c->gpu_uuid : "(host)", i);
@@ -354,7 +354,7 @@ int vs_handover_adopt(struct vs_handover *ho, struct vs_chunks *tab)
 			continue;
 		int e = vs_chunks_place(tab, i, a[i].gpu, a[i].mem, c->size, c->gen, a[i].zfd);
 		if (e == EINVAL)
-			rc = refuse("chunk %u's zero-page map is not of its size", i);
+			rc = refuse("chunk %u's page map is not of its size", i);
 		else if (e)
 			rc = refuse("chunk %u cannot be placed in the table", i);
 		else
@@ -402,7 +402,7 @@ void vs_handover_keep(void *arg, struct vs_chunks *t, unsigned idx)
 	snprintf(name, sizeof name, "chunk.%u", idx);
 	int rc = keep_fd(name, fd);
 	close(fd);
-	snprintf(name, sizeof name, "zmap.%u", idx);
+	snprintf(name, sizeof name, "map.%u", idx);
 	if (!rc)
 		rc = keep_fd(name, vs_store_fd(&c->st));
 	if (rc) {
@@ -429,7 +429,7 @@ void vs_handover_drop(void *arg, unsigned idx)
 	publish(ho->rec, idx, &none);
 	snprintf(name, sizeof name, "chunk.%u", idx);
 	unkeep(name);
-	snprintf(name, sizeof name, "zmap.%u", idx);
+	snprintf(name, sizeof name, "map.%u", idx);
 	unkeep(name);
 }
 

@@ -2,14 +2,14 @@
 /*
  * Pages that outlive the daemon. Everything a daemon needs to serve the
  * same pages again is a file descriptor: each chunk's memory (exported
- * VRAM, a memfd for the host backend), each chunk's zero-page map (a
+ * VRAM, a memfd for the host backend), each chunk's page map (a
  * memfd) and the tier's record (a memfd: which chunks, their sizes, GPUs
  * and generations). A keeper holds them while no daemon runs: systemd's
  * file descriptor store, or vram-swap-holder where systemd is not used;
  * both are spoken to in sd_notify's protocol (FDSTORE=1, FDNAME=) and hand
  * the descriptors back to the next daemon in LISTEN_FDS/LISTEN_FDNAMES.
  *
- * Names: "tier", "chunk.N", "zmap.N". A chunk is in the record only while
+ * Names: "tier", "chunk.N", "map.N". A chunk is in the record only while
  * its descriptors are with the keeper: sent before it is recorded, removed
  * after it is forgotten; a chunk's descriptors without a record were never
  * served (a crash in between) and are dropped at adoption. The record is

@@ -107,25 +107,28 @@ static void write_status(struct daemon *d)
 	static char buf[16384];
 	static char tmp[4200];
 	static struct vs_chunk_info ci[VS_MAX_CHUNKS];
-	uint64_t c[VS_COUNTERS], size = 0, used = 0;
+	uint64_t c[VS_COUNTERS], size = 0, used = 0, stored = 0, same = 0;
 	vs_server_counters(&d->srv, c);
 	unsigned clients = atomic_load(&d->srv.clients);
 	unsigned nc = vs_chunks_list(&d->tab, ci);
 	for (unsigned i = 0; i < nc; i++) {
 		size += ci[i].size;
 		used += ci[i].used;
+		stored += ci[i].stored;
+		same += ci[i].same;
 	}
 	const struct vs_backend *g0 = d->gp[0];
 	size_t n = (size_t)snprintf(buf, sizeof buf,
 		"version=%s\npid=%d\nstate=%s\nbackend=%s\ndevice=%s\nuuid=%s\nbus_id=%s\n"
 		"export=%s\nsocket=%s\nsize_bytes=%" PRIu64 "\nused_bytes=%" PRIu64 "\n"
-		"clients=%u\nreads=%" PRIu64 "\nwrites=%" PRIu64 "\ntrims=%" PRIu64 "\n"
+		"stored_pages=%" PRIu64 "\nsame_pages=%" PRIu64 "\nclients=%u\nreads=%" PRIu64
+		"\nwrites=%" PRIu64 "\ntrims=%" PRIu64 "\n"
 		"zeroes=%" PRIu64 "\nflushes=%" PRIu64 "\nread_bytes=%" PRIu64 "\n"
 		"write_bytes=%" PRIu64 "\nio_errors=%" PRIu64 "\nproto_errors=%" PRIu64 "\n"
 		"uptime_s=%lld\ncrash_safe=%s\ncrash_safe_why=%s\n",
 		VS_VERSION, (int)getpid(), d->state, g0->ops->name, g0->device_name,
 		g0->device_uuid, g0->device_bus_id, d->cfg.export_name, d->cfg.socket_path,
-		size, used, clients, c[0], c[1], c[2], c[3], c[4],
+		size, used, stored, same, clients, c[0], c[1], c[2], c[3], c[4],
 		c[5], c[6], c[7], c[8], (long long)(time(NULL) - d->started),
 		d->ho.durable ? "yes" : "no", d->ho.why);
 	/* The chunks and GPUs: one line each, values in a fixed order so the
@@ -144,8 +147,9 @@ static void write_status(struct daemon *d)
 	pthread_mutex_unlock(&d->ctl.mu);
 	for (unsigned i = 0; i < nc && n < sizeof buf; i++)
 		n += (size_t)snprintf(buf + n, sizeof buf - n,
-			"chunk.%u=%u %" PRIu64 " %" PRIu64 " %u %s.%u\n", ci[i].idx, ci[i].gpu,
-			ci[i].size, ci[i].used, ci[i].clients, d->cfg.export_name, ci[i].idx);
+			"chunk.%u=%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %s.%u\n",
+			ci[i].idx, ci[i].gpu, ci[i].size, ci[i].used, ci[i].stored, ci[i].same,
+			ci[i].clients, d->cfg.export_name, ci[i].idx);
 	if (n >= sizeof buf)
 		n = sizeof buf - 1;
 

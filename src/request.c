@@ -59,7 +59,7 @@ int vs_req_check(const struct vs_req *r, uint64_t size)
 	/* Written this way so that off + len cannot wrap. */
 	if (r->off > size || r->len > size - r->off)
 		return grows ? ENOSPC : EINVAL;
-	/* We advertise a 4096-byte minimum block size; the zero-page map and
+	/* We advertise a 4096-byte minimum block size; the page map and
 	 * the device copies work in whole pages. */
 	if ((r->off | r->len) % VS_MIN_BLOCK)
 		return EINVAL;

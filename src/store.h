@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One chunk as the engine sees it: a backend allocation plus a map of pages
- * known to be zero. Swap writes many zero pages and discards freed slots; like
- * zram's same-filled pages, those never touch the backend, and a page never
- * written reads back as zeros without the backend having been cleared.
+ * One chunk as the engine sees it: a backend allocation plus a page map.
+ * Like zram, a page whose 4 KiB is one machine word repeated (most often
+ * zero) is kept as that word: it costs no backend memory and no copy in
+ * either direction. A page never written, or discarded, reads as zeros
+ * without the backend having been cleared.
+ *
+ * The map, per page: a "same" bit (the page is its word), the word, and a
+ * "stored" bit (written since its last discard: what zram counts as a
+ * page stored). 8 bytes and 2 bits a page, in a sealed memfd so that it
+ * outlives the process beside the chunk it describes.
  *
  * Requests become backend segments in two steps: plan (decide which pages
- * move, fill zero pages of reads) before the batch runs, commit (update the
- * map) after its copies completed. A page's bit is cleared only after its
- * data reached the backend, so no reader sees stale backend contents.
+ * move, fill same-filled pages of reads) before the batch runs, commit
+ * (update the map) after its copies completed. A page's same bit is
+ * cleared only after its data reached the backend, so no reader sees stale
+ * backend contents; its word is written before its same bit is set.
  */
 #ifndef VS_STORE_H
 #define VS_STORE_H
@@ -23,8 +30,16 @@ struct vs_store {
 	struct vs_backend *be;
 	uintptr_t mem;            /* the backend allocation behind it */
 	uint64_t pages;
-	_Atomic uint64_t *zmap;   /* bit set: page reads as zeros */
-	int zfd;                  /* the memfd holding zmap */
+	_Atomic uint64_t *same;   /* bit set: page reads as word[page] repeated */
+	_Atomic uint64_t *stored; /* bit set: written since the last discard */
+	_Atomic uint64_t *word;   /* a same-filled page's word */
+	int fd;                   /* the memfd holding all three */
+};
+
+/* What a chunk holds, in pages, counted as zram counts them. */
+struct vs_store_count {
+	uint64_t stored;   /* written since their last discard */
+	uint64_t same;     /* of those, same-filled (no backend memory) */
 };
 
 /* A store over one allocation of be (a chunk): 0 or ENOMEM. */
@@ -38,21 +53,25 @@ void vs_store_free(struct vs_store *st);
 int vs_store_fd(const struct vs_store *st);
 
 /* Appends the segments a READ needs to segs (at most len/8192+1 of them)
- * and zero-fills buf where the map says zero. Returns the number added. */
+ * and fills buf where the map holds a same-filled page. Returns the number
+ * added. */
 unsigned vs_store_plan_read(struct vs_store *st, uint64_t off, uint32_t len,
                             uint8_t *buf, struct vs_seg *segs);
-/* Same for a WRITE: segments for the pages that are not all zeros. */
+/* Same for a WRITE: segments for the pages that are not same-filled. */
 unsigned vs_store_plan_write(struct vs_store *st, uint64_t off, uint32_t len,
                              uint8_t *buf, struct vs_seg *segs);
 /* After a WRITE's segments all succeeded. */
 void vs_store_commit_write(struct vs_store *st, uint64_t off, uint32_t len,
                            const uint8_t *buf);
-/* TRIM and WRITE_ZEROES: the range reads as zeros from now on. */
+/* WRITE_ZEROES: the range is stored, as zeros. */
 void vs_store_zero(struct vs_store *st, uint64_t off, uint64_t len);
+/* TRIM: the range is no longer stored and reads as zeros. */
+void vs_store_discard(struct vs_store *st, uint64_t off, uint64_t len);
 
-/* Bytes not known to be zero (for status). */
-uint64_t vs_store_used(const struct vs_store *st);
+/* Counts the map (for status; a sweep of its bits, never on the I/O path). */
+void vs_store_count(const struct vs_store *st, struct vs_store_count *c);
 
-bool vs_page_is_zero(const uint8_t *p);
+/* Whether the page is one 8-byte word repeated, and which. */
+bool vs_page_same(const uint8_t *p, uint64_t *word);
 
 #endif

@@ -72,7 +72,7 @@ int vs_tier_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 		return VS_EXIT_FAIL;
 	if (vs_chunks_adopt(tab, first, mem, got)) {
 		tab->gpus[first]->ops->release(tab->gpus[first], mem, got);
-		vs_log(LOG_ERR, "cannot allocate the zero-page map");
+		vs_log(LOG_ERR, "cannot allocate the page map");
 		return VS_EXIT_FAIL;
 	}
 	for (;;) {

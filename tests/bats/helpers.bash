@@ -171,11 +171,11 @@ stub_daemon() {
 	golden_status "$T/status.stub" version=0.1.0 state=serving backend=cuda \
 		"device=NVIDIA H100 80GB HBM3" uuid=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
 		bus_id=0000:65:00.0 export=vram-swap socket=/x size_bytes=67108864 \
-		used_bytes=4096 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
+		used_bytes=4096 stored_pages=3 same_pages=2 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
 		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 \
 		chunk_bytes=67108864 chunks=1 target_chunks=1 \
 		"gpu.0=12884901888 85520809984 67108864 17104161996 1 1 NVIDIA H100 80GB HBM3" \
-		"chunk.0=0 67108864 4096 1 vram-swap.0"
+		"chunk.0=0 67108864 4096 3 2 1 vram-swap.0"
 	{
 		printf '#!/bin/bash\n'
 		printf '[[ ${1:-} == --check-config ]] && exec %q "$@"\n' "$VS_REAL_DAEMON"
@@ -305,7 +305,8 @@ kill_recorded_daemon() {
 
 # json_expect PATH=VALUE...: $output is valid JSON and holds each leaf,
 # written as dotted.path=JSON-value (e.g. swap.priority=1000,
-# gpu.name="NVIDIA H100"). One python3 run per call.
+# gpu.name="NVIDIA H100"; a list's items by index: chunks.0.size_bytes).
+# One python3 run per call.
 json_expect() {
 	local flat l
 	flat=$(/usr/bin/python3 -c '
@@ -314,6 +315,9 @@ def walk(path, v):
     if isinstance(v, dict):
         for k, x in v.items():
             walk(path + [k], x)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            walk(path + [str(i)], x)
     else:
         print(".".join(path) + "=" + json.dumps(v))
 walk([], json.loads(sys.stdin.read()))' <<<"$output") || fail "not valid JSON: $output"

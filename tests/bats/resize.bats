@@ -39,7 +39,7 @@ chunks() { "$DAEMON" --socket "$SOCK" --ctl chunks | wc -l; }
 	assert_equal "$(swaps)" 4
 	run "$STATUS"
 	assert_success
-	assert_output --partial "chunk 3:  GPU 0, 64.0 MiB, 0 B in use, 0 client(s), /dev/nbd3 (swap)"
+	assert_output --partial "chunk 3:  GPU 0, 64.0 MiB, 0 B in use, 0 pages stored, 0 client(s), /dev/nbd3 (swap)"
 	assert_output --partial "GPU 0:     "
 	run "$STATUS" --json
 	json_expect active=true 'target_chunks=4'

@@ -40,6 +40,7 @@ teardown() {
 	assert_line "  daemon:    running, pid $DPID, serving (started directly)"
 	assert_line "  GPU:       NVIDIA H100 80GB HBM3 (GPU-1b2c3d4e-0000-1111-2222-333344445555, 0000:65:00.0)"
 	assert_line "  export:    vram-swap on /x: 64.0 MiB, 4.0 KiB in use, 1 client(s)"
+	assert_line "  stored:    12.0 KiB in 3 pages, 2 of them same-filled (no memory), ratio 3.00"
 	assert_line "  nbd:       /dev/nbd0 (attached, 4 connection(s))"
 	assert_line "  crash:     pages die with the daemon: nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)"
 	assert_line "  swap:      0 B used of 64.0 MiB, priority 1000"
@@ -58,6 +59,8 @@ teardown() {
 		'daemon.mode="direct"' 'daemon.version="0.1.0"' 'backend="cuda"' \
 		'gpu.name="NVIDIA H100 80GB HBM3"' 'gpu.bus_id="0000:65:00.0"' \
 		export.size_bytes=67108864 export.used_bytes=4096 export.clients=1 \
+		export.stored_pages=3 export.same_pages=2 export.ratio=3.0 \
+		chunks.0.stored_pages=3 chunks.0.same_pages=2 chunks.0.used_bytes=4096 \
 		'nbd_device="/dev/nbd0"' swap.active=true swap.size_bytes=67104768 \
 		swap.used_bytes=0 swap.priority=1000 counters.reads=3 counters.writes=5 \
 		counters.trims=1 counters.zeroes=0 counters.flushes=2 counters.read_bytes=12288 \
@@ -142,5 +145,5 @@ teardown() {
 	assert_success
 	assert_line "vram-swap: active"
 	assert_line "  nbd:       /dev/nbd0 (attached, 4 connection(s))"
-	assert_line "  chunk 0:  GPU 0, 64.0 MiB, 4.0 KiB in use, 1 client(s), /dev/nbd0 (swap)"
+	assert_line "  chunk 0:  GPU 0, 64.0 MiB, 4.0 KiB in use, 3 pages stored, 1 client(s), /dev/nbd0 (swap)"
 }

@@ -37,6 +37,13 @@ EIO = 5
 START_COPIES, START_SYNCS = 2, 1
 
 
+def page_data(b, n):
+    """n bytes of the value b, except that each 4 KiB page ends in its
+    complement: not one word repeated, so it goes to the GPU (a
+    same-filled page is kept as its word and never copied)."""
+    return (bytes([b]) * 4095 + bytes([b ^ 0xFF])) * (n // 4096)
+
+
 def errno_of(exc):
     e = exc.errno
     if isinstance(e, str):
@@ -282,7 +289,7 @@ class Faults(unittest.TestCase):
 
     def test_failed_write_copy_is_eio_and_only_that_one(self):
         self.start(FAKECUDA_BAD_OFFSET=MiB, FAKECUDA_BAD_DIR="write")
-        data = [bytes([i + 1]) * 4096 for i in range(4)]
+        data = [page_data(i + 1, 4096) for i in range(4)]
         offs = [0, MiB, 2 * MiB, 3 * MiB]
         errs = self.batch([("w", nbd.Buffer.from_bytearray(bytearray(b)), o)
                            for b, o in zip(data, offs)])
@@ -298,9 +305,9 @@ class Faults(unittest.TestCase):
     def test_failed_read_copy_is_eio(self):
         self.start(FAKECUDA_BAD_OFFSET=MiB + 8192, FAKECUDA_BAD_DIR="read",
                    FAKECUDA_FAIL_CODE=214)
-        self.h.pwrite(b"\x55" * 16384, MiB)
+        self.h.pwrite(page_data(0x55, 16384), MiB)
         self.expect_eio(self.h.pread, 16384, MiB)
-        self.assertEqual(self.h.pread(8192, MiB), b"\x55" * 8192)
+        self.assertEqual(self.h.pread(8192, MiB), page_data(0x55, 8192))
         # the request is one 16 KiB segment: the failure names all of it
         wait_log(self.d, "cuda: read of 16384 bytes at offset 1048576 failed: "
                  "CUDA_ERROR_ECC_UNCORRECTABLE (214); answered EIO")
@@ -311,16 +318,16 @@ class Faults(unittest.TestCase):
         """An asynchronous copy error surfaces at cuStreamSynchronize: the
         write must not be acknowledged."""
         self.start(FAKECUDA_BAD_OFFSET=MiB, FAKECUDA_BAD_AT="sync")
-        self.expect_eio(self.h.pwrite, b"\x01" * 4096, MiB)
-        self.h.pwrite(b"\x02" * 4096, 0)
-        self.assertEqual(self.h.pread(4096, 0), b"\x02" * 4096)
+        self.expect_eio(self.h.pwrite, page_data(0x01, 4096), MiB)
+        self.h.pwrite(page_data(0x02, 4096), 0)
+        self.assertEqual(self.h.pread(4096, 0), page_data(0x02, 4096))
         wait_log(self.d, "cuda: a batch of 1 copies failed with CUDA_ERROR_INVALID_VALUE "
                  "(1); redoing them one at a time")
 
     def test_transient_sync_failure_is_retried(self):
         self.start(FAKECUDA_FAIL_SYNC=START_SYNCS + 1)
-        self.h.pwrite(b"\x07" * 8192, 0)
-        self.assertEqual(self.h.pread(8192, 0), b"\x07" * 8192)
+        self.h.pwrite(page_data(0x07, 8192), 0)
+        self.assertEqual(self.h.pread(8192, 0), page_data(0x07, 8192))
         log = wait_log(self.d, "redoing them one at a time")
         self.assertNotIn("answered EIO", log)
 
@@ -328,10 +335,10 @@ class Faults(unittest.TestCase):
         """A sticky context error: everything EIO from then on, said once,
         and the daemon keeps running."""
         self.start(FAKECUDA_STICKY=START_COPIES + 2)
-        self.h.pwrite(b"\x09" * 4096, 0)          # copy 3: fine
-        self.expect_eio(self.h.pwrite, b"\x0a" * 4096, 4096)   # copy 4: sticky
+        self.h.pwrite(page_data(0x09, 4096), 0)          # copy 3: fine
+        self.expect_eio(self.h.pwrite, page_data(0x0a, 4096), 4096)   # copy 4: sticky
         self.expect_eio(self.h.pread, 4096, 0)
-        self.expect_eio(self.h.pwrite, b"\x0b" * 4096, 8192)
+        self.expect_eio(self.h.pwrite, page_data(0x0b, 4096), 8192)
         self.expect_eio(self.h.flush)
         wait_log(self.d, "cuda: GPU 0 is lost")
         log = wait_log(self.d, "FLUSH of 0 bytes at offset 0 failed: answered EIO")
@@ -344,8 +351,8 @@ class Faults(unittest.TestCase):
 
     def test_nth_copy_fails_once(self):
         self.start(FAKECUDA_FAIL_COPY=START_COPIES + 1)
-        self.h.pwrite(b"\x0c" * 4096, 0)
-        self.assertEqual(self.h.pread(4096, 0), b"\x0c" * 4096)
+        self.h.pwrite(page_data(0x0c, 4096), 0)
+        self.assertEqual(self.h.pread(4096, 0), page_data(0x0c, 4096))
         wait_log(self.d, "redoing them one at a time")
 
     def test_a_header_alone_starts_no_keep_warm_copy(self):
@@ -360,7 +367,7 @@ class Faults(unittest.TestCase):
             r.handshake()
             s.sendall(struct.pack(">IHHQQI", rawnbd.REQMAGIC, 0, rawnbd.CMD_WRITE, 7, 0, 4096))
             time.sleep(0.05)
-            s.sendall(b"\x0d" * 4096)
+            s.sendall(page_data(0x0d, 4096))
             err, cookie, _ = r.reply()
             self.assertEqual((err, cookie), (0, 7))
             wait_log(self.d, "redoing them one at a time")
@@ -379,8 +386,8 @@ class Paths(unittest.TestCase):
         h.set_request_structured_replies(False)
         try:
             h.connect_uri(d.uri)
-            h.pwrite(b"\x33" * 4096, 0)
-            self.assertEqual(h.pread(4096, 0), b"\x33" * 4096)
+            h.pwrite(page_data(0x33, 4096), 0)
+            self.assertEqual(h.pread(4096, 0), page_data(0x33, 4096))
             time.sleep(1.5)
 
             def ticks():
@@ -391,7 +398,7 @@ class Paths(unittest.TestCase):
             time.sleep(2)
             used = (ticks() - t0) / os.sysconf("SC_CLK_TCK")
             self.assertLess(used, 0.03, "%.3f s of CPU in 2 s idle" % used)
-            self.assertEqual(h.pread(4096, 0), b"\x33" * 4096)
+            self.assertEqual(h.pread(4096, 0), page_data(0x33, 4096))
             h.shutdown()
         finally:
             d.stop()

@@ -3,15 +3,21 @@
  * Fills N MiB of anonymous memory with data that can be regenerated from
  * (seed, page index), so that a verification pass proves every page that
  * went to swap came back bit for bit, and names the first bad page if not.
- * One page in eight is left all zeros on purpose: the daemon keeps a
- * zero-page map, and those pages must come back as zeros too.
+ * On purpose, one page in eight is all zeros and one in eight is one
+ * 8-byte word repeated (the daemon keeps such pages as their word; they
+ * must come back as they were), and one in 32 is such a word with its last
+ * one different (data, which must not be taken for a same-filled page).
  *
  *   e2e-hog MIB SEED READYFILE
+ *   e2e-hog --image MIB SEED FILE
  *
  * After filling it writes READYFILE and waits: SIGUSR1 verifies every page
  * (touching them all, so swapped pages are read back) and prints one line;
  * SIGTERM exits 0 if every pass was good (and there was one), else 1; it
  * does not verify again, since under TCG each pass costs the test time.
+ * With --image it writes the same pages to FILE instead and prints how
+ * many are same-filled (zeros included), as zram and the daemon count
+ * them.
  * Built static so the guest needs no extra libraries for it. */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -35,12 +41,21 @@ static uint64_t mix(uint64_t x)
 }
 
 static int zero_page(size_t i) { return i % 8 == 7; }
+static int same_page(size_t i) { return i % 8 == 3; }
+static int nearly_same_page(size_t i) { return i % 32 == 13; }
 
 static void fill_page(uint64_t *p, uint64_t seed, size_t i)
 {
 	uint64_t s = mix(seed ^ (i * 0x100000001b3ull));
 	if (zero_page(i)) {
 		memset(p, 0, PAGE);
+		return;
+	}
+	if (same_page(i) || nearly_same_page(i)) {
+		for (size_t w = 0; w < WORDS; w++)
+			p[w] = s;
+		if (nearly_same_page(i))
+			p[WORDS - 1] = ~s;
 		return;
 	}
 	for (size_t w = 0; w < WORDS; w++) {
@@ -82,19 +97,47 @@ static int verify(uint64_t *mem, size_t pages, uint64_t seed, const char *why)
 	return bad == 0;
 }
 
+static int image(size_t pages, uint64_t seed, const char *path)
+{
+	static uint64_t p[WORDS];
+	size_t same = 0;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror("e2e-hog: image");
+		return 1;
+	}
+	for (size_t i = 0; i < pages; i++) {
+		fill_page(p, seed, i);
+		same += zero_page(i) || same_page(i);
+		if (fwrite(p, PAGE, 1, f) != 1)
+			break;
+	}
+	int err = ferror(f);
+	if (fclose(f) != 0 || err) {
+		perror("e2e-hog: image");
+		return 1;
+	}
+	printf("pages=%zu same=%zu\n", pages, same);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: e2e-hog MIB SEED READYFILE\n");
+	int img = argc == 5 && !strcmp(argv[1], "--image");
+	if (argc != 4 && !img) {
+		fprintf(stderr, "usage: e2e-hog MIB SEED READYFILE\n"
+		                "       e2e-hog --image MIB SEED FILE\n");
 		return 2;
 	}
-	size_t mib = strtoull(argv[1], NULL, 10);
-	uint64_t seed = strtoull(argv[2], NULL, 0);
+	size_t mib = strtoull(argv[1 + img], NULL, 10);
+	uint64_t seed = strtoull(argv[2 + img], NULL, 0);
 	size_t pages = mib * (1024 * 1024 / PAGE);
 	if (!pages) {
-		fprintf(stderr, "e2e-hog: bad size '%s'\n", argv[1]);
+		fprintf(stderr, "e2e-hog: bad size '%s'\n", argv[1 + img]);
 		return 2;
 	}
+	if (img)
+		return image(pages, seed, argv[4]);
 
 	sigset_t set;
 	sigemptyset(&set);

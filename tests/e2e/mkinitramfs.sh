@@ -27,8 +27,9 @@ BINS="/usr/bin/bash /usr/bin/kmod /usr/sbin/nbd-client /usr/sbin/swapon
  /usr/sbin/swapoff /usr/sbin/mkswap /usr/bin/flock /usr/bin/timeout
  /usr/bin/stat /usr/bin/sha256sum /usr/bin/setsid ${E2E_EXTRA_BINS:-}"
 # nbd needs nothing else; virtio_net and virtio_pci are for the variant
-# whose daemon runs on the host, reached over qemu's user network.
-MODULES="nbd virtio_pci virtio_net"
+# whose daemon runs on the host, reached over qemu's user network; zram
+# (with its default compressor) is what the page counts are held to.
+MODULES="nbd virtio_pci virtio_net zram lzo-rle"
 
 [ -x /usr/bin/busybox ] || die "busybox not found (install busybox-static)"
 ldd /usr/bin/busybox >/dev/null 2>&1 &&

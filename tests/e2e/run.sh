@@ -147,6 +147,7 @@ n=$(grep -c '^E2E: FAIL' "$con")
 # Every step the mode has must have passed: a step that silently did not
 # run is a failure too.
 steps="modprobe"
+[ "$mode" = local ] && steps="$steps same-pages(zram)"
 for c in $conns; do
 	steps="$steps setup(C=$c) pressure(C=$c) verify(C=$c) free(C=$c) teardown(C=$c) after-teardown(C=$c) kernel-log(C=$c)"
 	if [ "$mode" = local ]; then

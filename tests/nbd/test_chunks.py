@@ -53,23 +53,27 @@ class Chunks(unittest.TestCase):
         h.opt_abort()
         self.assertEqual(names, ["vram-swap.%d" % i for i in range(4)])
         hs = [connect(self.d, n) for n in names]
+        # Pages that are not one word repeated, so that they are in memory.
+        def data(i):
+            return (bytes([i + 1]) * 4095 + b"\0") * 2
         for i, h in enumerate(hs):
             self.assertEqual(h.get_size(), 64 * MiB)
-            h.pwrite(bytes([i + 1]) * 8192, 4096)
+            h.pwrite(data(i), 4096)
         for i, h in enumerate(hs):
-            self.assertEqual(h.pread(8192, 4096), bytes([i + 1]) * 8192)
+            self.assertEqual(h.pread(8192, 4096), data(i))
         # The bare name reaches the first chunk.
-        self.assertEqual(connect(self.d, "vram-swap").pread(4096, 4096), b"\1" * 4096)
-        # The status file is rewritten about once a second.
-        want = [str(64 * MiB), "8192", "1"]
+        self.assertEqual(connect(self.d, "vram-swap").pread(4096, 4096), data(0)[:4096])
+        # The status file is rewritten about once a second. Size, bytes in
+        # memory, pages stored, same-filled, clients.
+        want = [str(64 * MiB), "8192", "2", "0", "1"]
         for _ in range(50):
             st = self.d.status_dict()
-            if st.get("chunk.2", "").split()[1:4] == want:
+            if st.get("chunk.2", "").split()[1:6] == want:
                 break
             time.sleep(0.1)
         self.assertEqual(st["chunks"], "4")
         self.assertEqual(st["size_bytes"], str(256 * MiB))
-        self.assertEqual(st["chunk.2"].split()[1:4], want)
+        self.assertEqual(st["chunk.2"].split()[1:6], want)
 
     def test_free_refused_while_attached_then_done(self):
         h = connect(self.d, "vram-swap.1")

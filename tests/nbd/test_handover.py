@@ -174,10 +174,13 @@ class Base(unittest.TestCase):
         return p
 
     def fill(self):
-        """Data in every chunk, a zero page among it; returns what was written."""
+        """Data in every chunk, a zero page and a page of one word repeated
+        (kept in the page map, not in memory) among it; returns what was
+        written."""
         want = {}
         for c in range(SIZE // CHUNK):
-            data = pattern(c, 64 * 1024) + bytes(4096) + pattern(c + 9, 8192)
+            same = (0x5A00000000000001 + c).to_bytes(8, "little") * 512
+            data = pattern(c, 64 * 1024) + bytes(4096) + same + pattern(c + 9, 8192)
             self.tier.write(c, CHUNK - len(data), data)
             want[c] = (CHUNK - len(data), data)
         return want
@@ -219,8 +222,8 @@ class Handover(Base):
         p = self.spawn(k.start())
         st = self.tier.wait_serving()
         want = self.fill()
-        self.assertEqual(k.names(), ["chunk.0", "chunk.1", "chunk.2", "chunk.3", "tier",
-                                         "zmap.0", "zmap.1", "zmap.2", "zmap.3"])
+        self.assertEqual(k.names(), ["chunk.0", "chunk.1", "chunk.2", "chunk.3",
+                                     "map.0", "map.1", "map.2", "map.3", "tier"])
         p.kill()
         p.wait()
         # What a killed daemon leaves behind, which the next one replaces.
@@ -245,7 +248,7 @@ class Handover(Base):
         self.assertEqual(r.returncode, 0, r.stderr)
         names = k.names()
         self.assertNotIn("chunk.2", names)
-        self.assertNotIn("zmap.2", names)
+        self.assertNotIn("map.2", names)
         self.assertIn("chunk.3", names)
 
     def test_wrong_size_memory_is_refused(self):
@@ -259,8 +262,8 @@ class Handover(Base):
 
     def test_missing_zero_page_map_is_refused(self):
         k, _, _ = self.handed_over()
-        fds = {n: fd for n, fd in k.fds.items() if n != "zmap.3"}
-        self.refused(k, fds, "chunk 3's memory or zero-page map was not handed over")
+        fds = {n: fd for n, fd in k.fds.items() if n != "map.3"}
+        self.refused(k, fds, "chunk 3's memory or page map was not handed over")
 
     def test_record_of_another_format_is_refused(self):
         k, _, _ = self.handed_over()

@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -376,7 +377,6 @@ class Transmission(DaemonCase):
         before = self.d.status_dict()
         self.h.pwrite(os.urandom(4096), 20 << 20)
         self.h.pread(4096, 20 << 20)
-        import time
         deadline = time.time() + 5
         while time.time() < deadline:
             after = self.d.status_dict()
@@ -387,6 +387,62 @@ class Transmission(DaemonCase):
         self.assertGreater(int(after["read_bytes"]), int(before["read_bytes"]))
         self.assertEqual(after["state"], "serving")
         self.assertEqual(int(after["size_bytes"]), SIZE)
+
+
+class SameFilled(DaemonCase):
+    """Pages of one repeated 8-byte word, any word, are kept as that word
+    and counted as zram counts them: stored_pages (written since their
+    last discard), same_pages (of those, same-filled), used_bytes (the
+    rest, in memory). Its own daemon, so that the counts are this test's."""
+
+    def wait_counts(self, stored, same, used):
+        deadline = time.time() + 5
+        while True:
+            st = self.d.status_dict()
+            got = (int(st["stored_pages"]), int(st["same_pages"]), int(st["used_bytes"]))
+            chunk = st["chunk.0"].split()
+            if got == (stored, same, used) and chunk[2:5] == [str(used), str(stored), str(same)]:
+                return
+            if time.time() > deadline:
+                self.fail("status says stored/same/used %s (chunk.0=%s), expected %s"
+                          % (got, st["chunk.0"], (stored, same, used)))
+            time.sleep(0.2)
+
+    def test_any_word_is_kept_and_counted(self):
+        h = nbd.NBD()
+        h.connect_unix(self.d.sock)
+        self.addCleanup(h.shutdown)
+        words = [0, 0xFFFFFFFFFFFFFFFF, 0x0123456789ABCDEF, 1, 1 << 63, 0x5A5A5A5A5A5A5A5A]
+        pages, data = [], 0
+        for i in range(256):
+            if i % 4 == 3:
+                pages.append(os.urandom(4096))
+                data += 1
+            elif i % 16 == 2:
+                # one byte off at the very end: data, not a same-filled page
+                p = bytearray(struct.pack("<Q", words[i % 6]) * 512)
+                p[4095] ^= 1
+                pages.append(bytes(p))
+                data += 1
+            else:
+                pages.append(struct.pack("<Q", words[i % 6] ^ (i << 8)) * 512)
+        blob = b"".join(pages)
+        h.pwrite(blob, 1 << 20)
+        self.assertEqual(h.pread(len(blob), 1 << 20), blob)
+        self.wait_counts(256, 256 - data, data * 4096)
+        # Same-filled pages over data and data over same-filled pages.
+        h.pwrite(blob[4096:8192], (1 << 20) + 3 * 4096)
+        h.pwrite(blob[3 * 4096:4 * 4096], (1 << 20) + 4096)
+        self.assertEqual(h.pread(4096, (1 << 20) + 3 * 4096), blob[4096:8192])
+        self.assertEqual(h.pread(4096, (1 << 20) + 4096), blob[3 * 4096:4 * 4096])
+        self.wait_counts(256, 256 - data, data * 4096)
+        # A discard stores nothing; a write of zeroes stores zero pages.
+        h.trim(64 * 4096, 1 << 20)
+        h.zero(16 * 4096, 8 << 20)
+        self.assertEqual(h.pread(64 * 4096, 1 << 20), b"\0" * (64 * 4096))
+        self.assertEqual(h.pread(16 * 4096, 8 << 20), b"\0" * (16 * 4096))
+        left = sum(1 for i in range(64, 256) if i % 4 == 3 or i % 16 == 2)
+        self.wait_counts(256 - 64 + 16, 256 - 64 + 16 - left, left * 4096)
 
 
 class BulkClients(DaemonCase):

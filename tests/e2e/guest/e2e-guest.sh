@@ -491,6 +491,59 @@ elastic_round() {
 	check_kernel "$tag"
 }
 
+# ---- page counts, held to zram's ------------------------------------------------
+
+# zram's mm_stat field N (1: orig_data_size, 6: same_pages).
+mm_stat() { awk -v n="$1" '{ print $n }' /sys/block/zram0/mm_stat; }
+
+# The same pages (the hog's kinds: data, zeros, one word repeated, nearly
+# so) written to a zram device and to an export of a daemon of its own,
+# then a part of each discarded: the daemon's stored_pages and same_pages
+# must be zram's orig_data_size/4096 and same_pages, and the generator's
+# own count, at each point.
+same_pages_round() {
+	local img=/tmp/pages.img sock=/run/vs-pages/sock st=/run/vs-pages/status
+	local nbd=/dev/nbd15 pid gen out k z o seen="" why=""
+	gen=$(e2e-hog --image 32 0x5eed "$img") || { fail "same-pages: cannot write the image: $gen"; return; }
+	mkdir -m 0700 /run/vs-pages
+	vram-swapd --backend host --size 64M --socket "$sock" --status-file "$st" \
+		>/tmp/vs-pages.log 2>&1 &
+	pid=$!
+	out=$( { modprobe zram && echo 64M >/sys/block/zram0/disksize &&
+		dd if="$img" of=/dev/zram0 bs=1M oflag=direct &&
+		wait_for 20 test -S "$sock" && nbd-client -unix "$sock" "$nbd" -b 4096 -N vram-swap &&
+		dd if="$img" of="$nbd" bs=1M oflag=direct; } 2>&1) ||
+		why="writing the image: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	for k in written discarded; do
+		[ -z "$why" ] || break
+		if [ "$k" = discarded ]; then
+			out=$( { blkdiscard -o 4194304 -l 8388608 /dev/zram0 &&
+				blkdiscard -o 4194304 -l 8388608 "$nbd"; } 2>&1) ||
+				{ why="blkdiscard: $(echo "$out" | tr '\n' '|')"; break; }
+		fi
+		z="$(($(mm_stat 1) / 4096)) $(mm_stat 6)"
+		# The status file is rewritten about once a second.
+		sleep 1.5
+		o="$(sed -n 's/^stored_pages=//p' "$st") $(sed -n 's/^same_pages=//p' "$st")"
+		[ "$z" = "$o" ] || why="$k: zram says stored/same $z, vram-swapd $o"
+		seen="$seen${seen:+; }$k $o"
+	done
+	nbd-client -d "$nbd" >/dev/null 2>&1
+	kill "$pid" 2>/dev/null
+	wait "$pid"
+	echo 1 >/sys/block/zram0/reset
+	# 32 MiB: 8192 pages, a quarter same-filled; the 2048 discarded hold 512.
+	if [ -z "$why" ] && { [ "$gen" != "pages=8192 same=2048" ] ||
+		[ "$seen" != "written 8192 2048; discarded 6144 1536" ]; }; then
+		why="the counts are not those of the image ($gen): $seen"
+	fi
+	if [ -z "$why" ]; then
+		pass "same-pages(zram): stored/same pages as zram's mm_stat counts them: $seen"
+	else
+		fail "same-pages(zram): $why; daemon log: $(tail -n 3 /tmp/vs-pages.log | tr '\n' '|')"
+	fi
+}
+
 # ---- main ---------------------------------------------------------------------
 
 info "mode=$MODE kernel=$(uname -r) cpus=$(nproc) MemTotal=$(meminfo_mib MemTotal)MiB"
@@ -509,6 +562,8 @@ if modprobe nbd; then
 else
 	fail "modprobe: modprobe nbd failed"
 fi
+
+[ "$MODE" = local ] && same_pages_round
 
 for c in $CONNS; do
 	round "$c"
