@@ -463,6 +463,64 @@ step_envfile() {
 	fi
 }
 
+# fdstore: what systemd's file descriptor store keeps, and across what (the
+# facts the crash-safe restart is designed on; docs/crash-safety.md). A
+# probe service (tests/boot/fdprobe.c) stores a memfd counting its starts;
+# each event below is followed by the probe's next start (systemd's own,
+# or one by hand where the unit stayed down), which says whether it was
+# handed the memfd back.
+FDSTORE_EXPECT="crash:kept restart:kept kill-KILL:kept kill-TERM:lost stop:lost"
+fdprobe_pid() { systemctl show -P MainPID vs-fdprobe.service; }
+# shellcheck disable=SC2317 # run through wait_for
+fdprobe_started() { [ "$(wc -l <"$1")" -gt "$2" ] && [ "$(systemctl show -P ActiveState vs-fdprobe.service)" = active ]; }
+# shellcheck disable=SC2317 # run through wait_for
+fdprobe_down() { [ "$(systemctl show -P ActiveState vs-fdprobe.service)" != active ] && [ "$(fdprobe_pid)" = 0 ]; }
+step_fdstore() {
+	local u=vs-fdprobe.service log=/run/fdprobe.log ev n got="" t0=$SECONDS
+	cat >/run/systemd/system/$u <<-UNIT
+	[Service]
+	Type=notify
+	ExecStart=$PAY/boot-fdprobe $log
+	FileDescriptorStoreMax=4
+	Restart=on-failure
+	RestartSec=100ms
+	UNIT
+	: >"$log"
+	systemctl daemon-reload
+	systemctl start $u || { fail "fdstore: the probe service did not start: $(systemctl status $u 2>&1 | oneline)"; return 1; }
+	for ev in crash restart kill-KILL kill-TERM stop; do
+		n=$(wc -l <"$log")
+		case $ev in
+		crash) kill -9 "$(fdprobe_pid)" ;;
+		restart) systemctl restart $u ;;
+		kill-KILL) systemctl kill -s KILL $u ;;
+		kill-TERM) systemctl kill $u ;;
+		stop) systemctl stop $u ;;
+		esac
+		# Restarted by systemd, or down for good: then started by hand.
+		if ! wait_for 5 fdprobe_started "$log" "$n"; then
+			if ! { wait_for 5 fdprobe_down && systemctl start $u && wait_for 5 fdprobe_started "$log" "$n"; }; then
+				fail "fdstore: after $ev the probe neither came back nor stayed down: $(systemctl status $u 2>&1 | oneline)"
+				break
+			fi
+			ev="$ev(down)"
+		fi
+		case $(tail -n 1 "$log") in
+		*kept=1*) got+="${got:+ }${ev%(down)}:kept" ;;
+		*) got+="${got:+ }${ev%(down)}:lost" ;;
+		esac
+		echo "    fdstore: $ev: $(tail -n 1 "$log")"
+	done
+	systemctl stop $u
+	rm -f "/run/systemd/system/$u"
+	systemctl daemon-reload
+	if [ "$got" = "$FDSTORE_EXPECT" ]; then
+		pass "fdstore: systemd $(systemctl --version | awk 'NR == 1 { print $2 }') keeps the store across $got, $((SECONDS - t0)) s"
+	else
+		fail "fdstore: systemd's store across events: $got; expected $FDSTORE_EXPECT"
+	fi
+}
+
 step_setup() {
 	local tag=$1 out t0=$SECONDS
 	shift
@@ -844,6 +902,7 @@ case $phase in
 install)
 	step_install install || finish
 	step_envfile
+	step_fdstore
 	step_configure
 	step_setup setup || [ -n "$(any_nbd_swap)" ] || finish
 	pressure 1 160 || finish

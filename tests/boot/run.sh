@@ -65,6 +65,8 @@ pay=$work/payload
 mkdir -p "$pay"
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -static -o "$pay/boot-e2e-hog" tests/e2e/hog.c ||
 	die "cannot build the static memory hog"
+${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -static -o "$pay/boot-fdprobe" "$here/fdprobe.c" ||
+	die "cannot build the file descriptor store probe"
 cp "$deb" "$pay/"
 install -m 0755 "$here/guest.sh" "$pay/guest.sh"
 install -m 0644 "$here/envfiles.sh" "$pay/envfiles.sh"
@@ -214,7 +216,7 @@ fi
 [ "$restarts" -eq 1 ] || bad "the kernel restarted $restarts time(s), expected 1"
 
 # Every step must have passed: one that silently did not run fails too.
-steps="boot(1) install envfile configure setup pressure(1) status status-json free(1) stop-fits
+steps="boot(1) install envfile fdstore configure setup pressure(1) status status-json free(1) stop-fits
 	setup-again pressure(2) stop-refused after-stop-refused free(2) teardown enable kernel-log(1)
 	boot(2) swap-at-boot pressure(suspend) free(suspend) suspend after-resume after-resume-data
 	reinstall pressure(3) remove-refused after-remove-refused free(3) remove purge
