@@ -9,52 +9,17 @@
  *   boot-fdprobe LOG
  *
  * The line: "start pid=P kept=0|1 starts=N" (N: starts the memfd had
- * seen, 0 for a new one). Static, so the guest needs no libraries. */
-#define _GNU_SOURCE
-#include <stddef.h>
+ * seen, 0 for a new one). It speaks to systemd through the daemon's own
+ * src/notify.c. Static, so the guest needs no libraries. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-static int notify(const char *msg, int fd)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	if (!path || !*path)
-		return -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	if (n >= sizeof sa.sun_path)
-		return -1;
-	memcpy(sa.sun_path, path, n);
-	if (sa.sun_path[0] == '@')
-		sa.sun_path[0] = 0;
-	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = strlen(msg) };
-	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr h; } c;
-	struct msghdr m = { .msg_name = &sa,
-	                    .msg_namelen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n),
-	                    .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(&c, 0, sizeof c);
-		m.msg_control = c.b;
-		m.msg_controllen = sizeof c.b;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof fd);
-	}
-	int rc = sendmsg(s, &m, 0) < 0 ? -1 : 0;
-	close(s);
-	return rc;
-}
+#include "log.h"
+#include "notify.h"
 
 /* The descriptor named "probe" among those handed to this process. */
 static int handed(void)
@@ -96,10 +61,11 @@ int main(int argc, char **argv)
 	        (unsigned long long)*starts);
 	fclose(log);
 	(*starts)++;
-	if ((!kept && notify("FDSTORE=1\nFDNAME=probe", fd)) || notify("READY=1", -1)) {
+	if (!kept && vs_notify_fd("FDSTORE=1\nFDNAME=probe", fd)) {
 		fprintf(stderr, "boot-fdprobe: cannot notify the service manager\n");
 		return 1;
 	}
+	vs_notify("READY=1");
 	for (;;)
 		pause();
 }

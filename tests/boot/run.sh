@@ -65,7 +65,8 @@ pay=$work/payload
 mkdir -p "$pay"
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -static -o "$pay/boot-e2e-hog" tests/e2e/hog.c ||
 	die "cannot build the static memory hog"
-${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -static -o "$pay/boot-fdprobe" "$here/fdprobe.c" ||
+${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -static -D_GNU_SOURCE -Isrc -o "$pay/boot-fdprobe" \
+	"$here/fdprobe.c" src/notify.c src/log.c -pthread ||
 	die "cannot build the file descriptor store probe"
 cp "$deb" "$pay/"
 install -m 0755 "$here/guest.sh" "$pay/guest.sh"
