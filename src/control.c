@@ -249,6 +249,44 @@ static void cmd_free(struct vs_control *c, const char *arg, struct vs_ctl_reply 
 	vs_control_sample(c, vs_now());
 }
 
+static void cmd_attach(struct vs_control *c, const char *arg, struct vs_ctl_reply *r)
+{
+	char a[VS_CTL_LINE], *f[3];
+	const char *usage = "attach takes a chunk, an nbd device number and a connection count";
+	snprintf(a, sizeof a, "%s", arg ? arg : "");
+	f[0] = a;
+	/* One space between the numbers; parse_num refuses anything else. */
+	for (int k = 1; k < 3; k++) {
+		f[k] = strchr(f[k - 1], ' ');
+		if (f[k])
+			*f[k]++ = 0;
+		else
+			f[k] = "";
+	}
+	uint64_t v[3];
+	if (parse_num(f[0], VS_MAX_CHUNKS - 1, &v[0]) || parse_num(f[1], 1u << 20, &v[1]) ||
+	    parse_num(f[2], VS_GIVEN_MAX, &v[2]) || !v[2]) {
+		say(r, "error: %s (0-%u, 0-%u, 1-%u), not '%s'\n", usage, VS_MAX_CHUNKS - 1,
+		    1u << 20, VS_GIVEN_MAX, arg);
+		return;
+	}
+	if (atomic_load(&c->draining)) {
+		say(r, "error: the daemon is stopping: no new attachments\n");
+		return;
+	}
+	char why[256];
+	int dev;
+	if (vs_attach_chunk(c->attach, (unsigned)v[0], (int)v[1], (unsigned)v[2], &dev, why,
+	                    sizeof why)) {
+		vs_log(LOG_ERR, "control: cannot attach chunk %u to /dev/nbd%u: %s", (unsigned)v[0],
+		       (unsigned)v[1], why);
+		say(r, "error: cannot attach chunk %u to /dev/nbd%u: %s\n", (unsigned)v[0],
+		    (unsigned)v[1], why);
+		return;
+	}
+	say(r, "device nbd%d\nok\n", dev);
+}
+
 static void cmd_cap(struct vs_control *c, const char *arg, struct vs_ctl_reply *r)
 {
 	struct vs_size s;
@@ -389,9 +427,11 @@ static void run_command(struct vs_control *c, struct vs_ctl_conn *k)
 		cmd_free(c, arg, r);
 	} else if (!strcmp(line, "cap")) {
 		cmd_cap(c, arg, r);
+	} else if (!strcmp(line, "attach")) {
+		cmd_attach(c, arg, r);
 	} else {
 		say(r, "error: unknown command '%s' (chunks, gpus, target, wait GEN, add [GPU], "
-		    "free CHUNK, cap SIZE|N%%|max)\n", line);
+		    "free CHUNK, cap SIZE|N%%|max, attach CHUNK NBD CONNS)\n", line);
 	}
 	answer(k);
 }

@@ -14,6 +14,8 @@
  *   add [GPU]         allocates one chunk: chunk IDX gpu G size BYTES name NAME;
  *                     refused past the cap and while the daemon drains
  *   free IDX          frees a chunk; refused while a client is attached
+ *   attach IDX N C    attaches chunk IDX to the kernel as /dev/nbdN with C
+ *                     connections (attach.h): device nbdN
  *   cap SIZE|N%|max   the most the tier may hold (resize, yield); N% is of
  *                     the VRAM others do not use
  *
@@ -35,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attach.h"
 #include "chunks.h"
 #include "config.h"
 #include "policy.h"
@@ -66,6 +69,7 @@ struct vs_control {
 	int listen_fd;
 	const struct vs_config *cfg;
 	struct vs_chunks *tab;
+	struct vs_attach *attach;
 	uint64_t chunk;           /* bytes per new chunk */
 	pthread_mutex_t mu;       /* guards pol and gen */
 	struct vs_policy pol;

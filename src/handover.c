@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chunks.h"
@@ -19,13 +21,15 @@
 #include "notify.h"
 
 /* The record's layout; another format is another daemon's, refused. */
-#define FORMAT 2
+#define FORMAT 3
 static const char MAGIC[8] = "VSWAPHO";
 
 struct ho_chunk {
 	uint32_t used;
 	uint32_t gen;
 	uint64_t size;
+	uint32_t nbd;         /* the nbd device it was attached as, plus one; 0: none */
+	uint32_t conns;       /* and its connections */
 	char gpu_uuid[64];    /* "" for the host backend */
 };
 
@@ -42,6 +46,7 @@ struct vs_ho_record {
 	char backend[16];
 	char export_name[64];
 	char version[32];     /* of the daemon that last wrote it (for messages) */
+	uint64_t id;          /* the tier's, random: part of each device's backend name */
 	/* The daemon serving it: its pid and start time, so that a pid
 	 * reused by another process is not taken for it. */
 	_Atomic uint64_t owner;
@@ -194,6 +199,7 @@ static int new_record(struct vs_handover *ho, const struct vs_config *cfg)
 	snprintf(r->backend, sizeof r->backend, "%s", cfg->backend);
 	snprintf(r->export_name, sizeof r->export_name, "%s", cfg->export_name);
 	snprintf(r->version, sizeof r->version, "%s", VS_VERSION);
+	r->id = ho->id;
 	atomic_store(&r->owner, owner_of(getpid()));
 	r->t[0].sum = checksum(&r->t[0]);
 	ho->tier_fd = fd;
@@ -217,6 +223,8 @@ int vs_handover_open(struct vs_handover *ho, const struct vs_config *cfg,
                      struct vs_backend *const *gpus, unsigned ngpus)
 {
 	*ho = (struct vs_handover){ .tier_fd = -1 };
+	if (getrandom(&ho->id, sizeof ho->id, 0) != sizeof ho->id)
+		ho->id = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	config = cfg;
 	gpu_list = gpus;
 	gpu_count = ngpus;
@@ -379,6 +387,7 @@ int vs_handover_adopt(struct vs_handover *ho, struct vs_chunks *tab)
 			got[i].fd = -1;
 		}
 	snprintf(ho->rec->version, sizeof ho->rec->version, "%s", VS_VERSION);
+	ho->id = ho->rec->id;
 	ho->adopted = n;
 	return 0;
 }
@@ -417,6 +426,30 @@ void vs_handover_keep(void *arg, struct vs_chunks *t, unsigned idx)
 	struct ho_chunk hc = { .used = 1, .gen = c->gen, .size = c->size };
 	snprintf(hc.gpu_uuid, sizeof hc.gpu_uuid, "%s", be->device_uuid);
 	publish(ho->rec, idx, &hc);
+}
+
+void vs_handover_set_device(struct vs_handover *ho, unsigned idx, int nbd, unsigned conns)
+{
+	if (!ho->rec || idx >= VS_MAX_CHUNKS)
+		return;
+	struct ho_chunk c = live(ho->rec)->c[idx];
+	if (!c.used)
+		return;
+	c.nbd = nbd < 0 ? 0 : (uint32_t)nbd + 1;
+	c.conns = nbd < 0 ? 0 : conns;
+	publish(ho->rec, idx, &c);
+}
+
+bool vs_handover_device(const struct vs_handover *ho, unsigned idx, int *nbd, unsigned *conns)
+{
+	if (!ho->rec || idx >= VS_MAX_CHUNKS)
+		return false;
+	const struct ho_chunk *c = live(ho->rec)->c + idx;
+	if (!c->used || !c->nbd)
+		return false;
+	*nbd = (int)c->nbd - 1;
+	*conns = c->conns;
+	return true;
 }
 
 void vs_handover_drop(void *arg, unsigned idx)

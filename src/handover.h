@@ -42,6 +42,7 @@ struct vs_handover {
 	int tier_fd;           /* the record's memfd, -1 if none */
 	struct vs_ho_record *rec;
 	unsigned adopted;      /* chunks served again at start */
+	uint64_t id;           /* the tier's (the record's, once adopted) */
 };
 
 /* Reads what the keeper handed over (LISTEN_FDS) and says whether this
@@ -62,6 +63,13 @@ int vs_handover_adopt(struct vs_handover *ho, struct vs_chunks *t);
  * when the tier is not durable. */
 void vs_handover_keep(void *ho, struct vs_chunks *t, unsigned idx);
 void vs_handover_drop(void *ho, unsigned idx);
+
+/* Chunk idx is attached to the kernel as nbdN with conns connections (N
+ * -1: no longer), for the next daemon to re-attach; the chunk table's
+ * thread only. */
+void vs_handover_set_device(struct vs_handover *ho, unsigned idx, int nbd, unsigned conns);
+/* The device the record says chunk idx is attached as: false if none. */
+bool vs_handover_device(const struct vs_handover *ho, unsigned idx, int *nbd, unsigned *conns);
 
 /* A clean exit: nothing is left to serve, so the keeper lets go of it all. */
 void vs_handover_release(struct vs_handover *ho);

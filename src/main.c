@@ -98,6 +98,7 @@ struct daemon {
 	struct vs_control ctl;
 	struct vs_nbd_source src;
 	struct vs_server srv;
+	struct vs_attach att;
 	const char *state;
 	time_t started;
 };
@@ -244,9 +245,15 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	d.src = (struct vs_nbd_source){ &d.tab, d.cfg.export_name };
-	if (vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) ||
-	    vs_server_listen(&d.srv, d.cfg.socket_path) ||
-	    vs_control_start(&d.ctl, d.cfg.socket_path)) {
+	d.att = (struct vs_attach){ &d.srv, &d.src, &d.ho, d.cfg.restart_wait };
+	d.ctl.attach = &d.att;
+	bool up = !vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) &&
+	          !vs_server_listen(&d.srv, d.cfg.socket_path);
+	/* The kernel's devices wait for the adopted chunks: give them new
+	 * connections first, before anything else is let in. */
+	if (up && d.ho.adopted)
+		vs_attach_resume(&d.att);
+	if (!up || vs_control_start(&d.ctl, d.cfg.socket_path)) {
 		vs_control_stop(&d.ctl);
 		cleanup(&d);
 		/* Pages handed over stay with the keeper for the next try. */

@@ -76,6 +76,7 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
                     const struct vs_nbd_source *src, unsigned nslots)
 {
 	srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&srv->given_mu, NULL);
 	srv->slots = calloc(nslots, sizeof *srv->slots);
 	if (srv->wake_fd < 0 || !srv->slots) {
 		vs_log(LOG_ERR, "cannot allocate connection buffers: %m");
@@ -168,8 +169,28 @@ static void hand_over(struct vs_server *srv, int fd, int pid, const struct vs_ex
 	s->exp = *exp;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid,
-	       atomic_load(&srv->clients));
+	if (pid)
+		vs_log(LOG_INFO, "client connected (pid %d, %u attached)", pid,
+		       atomic_load(&srv->clients));
+	else
+		vs_log(LOG_INFO, "kernel connection made (%u attached)", atomic_load(&srv->clients));
+}
+
+int vs_server_give(struct vs_server *srv, int fd, const struct vs_export *exp)
+{
+	pthread_mutex_lock(&srv->given_mu);
+	bool room = srv->ngiven < VS_GIVEN_MAX;
+	if (room) {
+		srv->given[srv->ngiven].fd = fd;
+		srv->given[srv->ngiven].exp = *exp;
+		srv->ngiven++;
+		atomic_fetch_add(&srv->clients, 1);
+	}
+	pthread_mutex_unlock(&srv->given_mu);
+	uint64_t one = 1;
+	if (room && write(srv->wake_fd, &one, sizeof one) < 0)
+		vs_log(LOG_WARNING, "cannot wake the main thread: %m");
+	return room ? 0 : -1;
 }
 
 void vs_server_reap(struct vs_server *srv)
@@ -177,6 +198,11 @@ void vs_server_reap(struct vs_server *srv)
 	int fd, pid;
 	enum vs_hs_result res;
 	struct vs_export exp;
+	pthread_mutex_lock(&srv->given_mu);
+	for (unsigned i = 0; i < srv->ngiven; i++)
+		hand_over(srv, srv->given[i].fd, 0, &srv->given[i].exp);
+	srv->ngiven = 0;
+	pthread_mutex_unlock(&srv->given_mu);
 	while (vs_neg_take(&srv->neg, &fd, &pid, &res, &exp)) {
 		if (res == VS_HS_GO) {
 			hand_over(srv, fd, pid, &exp);

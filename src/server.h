@@ -31,6 +31,7 @@ struct vs_slot {
 /* Slots made at start; more are made as connections arrive, up to
  * --max-clients, so a daemon with few chunks holds few staging buffers. */
 #define VS_SLOTS_AT_START 8
+#define VS_GIVEN_MAX 64
 
 struct vs_server {
 	int listen_fd;
@@ -43,6 +44,11 @@ struct vs_server {
 	struct vs_slot *slots;
 	struct vs_negotiators neg;
 	_Atomic unsigned clients;   /* negotiating or served */
+	/* Connections made by the daemon itself for the kernel (already in
+	 * transmission), waiting for the main thread to give them slots. */
+	pthread_mutex_t given_mu;
+	struct { int fd; struct vs_export exp; } given[VS_GIVEN_MAX];
+	unsigned ngiven;
 };
 
 /* The export socket, through vs_listen_unix(). */
@@ -57,7 +63,10 @@ bool vs_server_can_accept(struct vs_server *srv, int *ms);
 /* Accepts one pending connection for a negotiator (or, when all are busy,
  * drops a silent one for it and leaves it queued). */
 void vs_server_accept(struct vs_server *srv);
-/* Hands every negotiated connection to a slot (after wake_fd). */
+/* Queues fd, past its handshake with exp claimed, for a slot (any thread):
+ * 0, or -1 when the queue is full (fd and exp untouched). */
+int vs_server_give(struct vs_server *srv, int fd, const struct vs_export *exp);
+/* Hands every negotiated or given connection to a slot (after wake_fd). */
 void vs_server_reap(struct vs_server *srv);
 /* Sums the counters of all slots. */
 void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS]);

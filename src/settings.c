@@ -129,6 +129,11 @@ static const char *check_grow_delay(const char *v, char norm[VS_VALUE_MAX])
 	return number(v, 0, 86400, norm) ? NULL : "expected seconds from 0 to 86400";
 }
 
+static const char *check_restart_wait(const char *v, char norm[VS_VALUE_MAX])
+{
+	return number(v, 1, 3600, norm) ? NULL : "expected seconds from 1 to 3600";
+}
+
 static const char *check_on_battery(const char *v, char norm[VS_VALUE_MAX])
 {
 	if (strcmp(v, "keep") && strcmp(v, "release"))

@@ -77,6 +77,9 @@
 	X(ON_BATTERY, "VRAM_SWAP_ON_BATTERY", "on-battery", 0, "keep|release", "keep", \
 	  check_on_battery, ALL, bool, release_on_battery, store_release, \
 	  "on battery, release every chunk") \
+	X(RESTART_WAIT, "VRAM_SWAP_RESTART_WAIT", "restart-wait", 0, "SECONDS", "60", \
+	  check_restart_wait, ALL, unsigned, restart_wait, store_uint, \
+	  "swap I/O waits this long for a restarted daemon") \
 	X(STATUS_FILE, "VRAM_SWAP_STATUS_FILE", "status-file", 0, "PATH", "/run/vram-swap/status", \
 	  check_status_file, DAEMON, const char *, status_file, store_str, \
 	  "counters, rewritten each second (empty: none)")

@@ -5,17 +5,21 @@
 # is attached, recorded, swapped off, released and reported by the same
 # code; none is special.
 
-# vs_chunk_attach IDX: a free nbd device, nbd-client for export EXPORT.IDX,
-# mkswap, swapon at the tier's priority; recorded as chunk.IDX. A failing
-# step undoes the ones before it.
+# vs_chunk_attach IDX: a free nbd device, attached by the daemon to export
+# EXPORT.IDX (it connects the kernel itself, so that the device can wait
+# for a restarted daemon), mkswap, swapon at the tier's priority; recorded
+# as chunk.IDX. A failing step undoes the ones before it.
 vs_chunk_attach() {
-	local idx=$1 dev out sock=${VS_CONF[VRAM_SWAP_SOCKET]}
+	local idx=$1 dev out
 	dev=$(vs_pick_nbd) || return 1
-	out=$(nbd-client -unix "$sock" "$dev" -b 4096 -C "${VS_CONF[VRAM_SWAP_CONNECTIONS]}" \
-		-N "${VS_CONF[VRAM_SWAP_EXPORT]}.$idx" 2>&1) || {
-		vs_err "nbd-client could not attach $dev to $sock: ${out//$'\n'/ }"
+	out=$(vs_ctl "attach $idx ${dev#/dev/nbd} ${VS_CONF[VRAM_SWAP_CONNECTIONS]}" 2>&1) || {
+		vs_err "${out#vram-swapd: }"
 		return 1
 	}
+	if [[ $out != "device ${dev#/dev/}" ]]; then
+		vs_err "vram-swapd attached chunk $idx as '${out//$'\n'/ }', not ${dev#/dev/}"
+		return 1
+	fi
 	vs_chunk_record "$idx" "$dev"
 	if ! vs_swap_make "$dev"; then
 		if vs_swap_active "$dev"; then swapoff "$dev" 2>/dev/null || return 1; fi

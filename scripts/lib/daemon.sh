@@ -44,7 +44,9 @@ vs_daemon_pid() {
 vs_ctl() {
 	local daemon
 	daemon=$(vs_find_daemon) || return 3
-	"$daemon" --socket "${VS_CONF[VRAM_SWAP_SOCKET]}" --ctl "$*"
+	# The client reads settings as the daemon does: the defaults file's,
+	# never whatever the caller's environment holds.
+	(vs_export_settings && exec "$daemon" --socket "${VS_CONF[VRAM_SWAP_SOCKET]}" --ctl "$*")
 }
 
 # vs_ctl_read ARRAY COMMAND: the daemon's reply to COMMAND, parsed into

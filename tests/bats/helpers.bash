@@ -183,8 +183,15 @@ stub_daemon() {
 		# Logged as a command line: the settings in its environment, in
 		# the daemon's order (that of --check-config), then its arguments.
 		printf 'keys=%q\n' "$("$VS_REAL_DAEMON" --check-config | sed 's/=.*//' | tr '\n' ' ')"
+		stub_kernel_attach_src
 		cat <<-'EOF'
-		env=""
+		if [[ ${3:-} == --ctl ]]; then
+	printf '%s\n' "vram-swapd $*" >>"$CALLS"
+	stub_kernel_attach "$4"
+	echo "vram-swapd: the stub daemon has no answer to '$4'" >&2
+	exit 2
+fi
+env=""
 for k in $keys; do [[ -v $k ]] && env+=" $k=${!k}"; done
 printf '%s\n' "${env# }${env:+ }vram-swapd $*" >>"$CALLS"
 if [[ -n ${STUB_DAEMON_EXIT:-} ]]; then
@@ -204,6 +211,57 @@ while :; do sleep 0.1 & wait $!; done
 	chmod +x "$T/bin/vram-swapd"
 }
 
+# The kernel's half of the daemon's `--ctl "attach IDX N CONNS"` (its
+# netlink connect, which needs the nbd module this machine lacks), as bash
+# source for the stand-in daemons: marks /dev/nbdN busy in the fake sysfs
+# and answers as the daemon does; STUB_ATTACH_FAIL makes the kernel refuse.
+# Returns 1 for any other command (the caller decides), else exits. CHECK,
+# if set, is run first with IDX and must succeed (the real daemon serves
+# that chunk).
+stub_kernel_attach_src() {
+	cat <<-'EOF'
+		stub_kernel_attach() {
+			local idx n c
+			[[ $1 == "attach "* ]] || return 1
+			read -r _ idx n c <<<"$1"
+			if [[ -n ${STUB_ATTACH_FAIL:-} ]]; then
+				echo "vram-swapd: cannot attach chunk $idx to /dev/nbd$n: $STUB_ATTACH_FAIL" >&2
+				exit 1
+			fi
+			if [[ -n ${CHECK:-} ]] && ! "$CHECK" "$idx"; then
+				echo "vram-swapd: cannot attach chunk $idx to /dev/nbd$n: there is no chunk $idx" >&2
+				exit 1
+			fi
+			echo 1 >"$VRAM_SWAP_SYSFS/block/nbd$n/pid"
+			echo "device nbd$n"
+			exit 0
+		}
+	EOF
+}
+
+# The real daemon (VS_REAL_DAEMON), save for the kernel's half of an
+# attach (stub_kernel_attach, once the real daemon says it serves the
+# chunk), which is logged as the stub daemon logs it.
+real_daemon_but_kernel() {
+	{
+		printf '#!/bin/bash\n'
+		printf 'real=%q\n' "$VS_REAL_DAEMON"
+		stub_kernel_attach_src
+		cat <<-'EOF'
+			if [[ ${1:-} == --socket && ${3:-} == --ctl && ${4:-} == "attach "* ]]; then
+				printf '%s\n' "vram-swapd $*" >>"$CALLS"
+				sock=$2
+				served() { "$real" --socket "$sock" --ctl chunks | grep -q "^chunk $1 "; }
+				CHECK=served
+				stub_kernel_attach "$4"
+			fi
+			exec "$real" "$@"
+		EOF
+	} >"$T/bin/vram-swapd-real"
+	chmod +x "$T/bin/vram-swapd-real"
+	export VRAM_SWAP_DAEMON=$T/bin/vram-swapd-real
+}
+
 # golden_status OUT KEY=VALUE...: the real daemon's status file as kept in
 # tests/bats/golden/status, each KEY given set to VALUE (it must be a key
 # the daemon writes).
@@ -219,14 +277,15 @@ golden_status() {
 	done
 }
 
-# real_daemon: the tests that follow run the real daemon (host backend) and
-# the real nbd-client, which negotiates each chunk's export; only the
-# kernel's half of the attach is stubbed (it marks the device busy in the
-# fake sysfs, as the kernel would), and eight nbd devices exist.
+# real_daemon: the tests that follow run the real daemon (host backend);
+# only the kernel's half of its attach is stubbed (real_daemon_but_kernel:
+# it marks the device busy in the fake sysfs, as the kernel would). The
+# real nbd-client lists the exports; its detach is the kernel's again.
+# Eight nbd devices exist.
 real_daemon() {
-	export VRAM_SWAP_DAEMON=$REPO/build/vram-swapd
-	[[ -x $VRAM_SWAP_DAEMON ]] || fail "$VRAM_SWAP_DAEMON missing: run make first"
+	[[ -x $VS_REAL_DAEMON ]] || fail "$VS_REAL_DAEMON missing: run make first"
 	rm "$T/bin/vram-swapd"
+	real_daemon_but_kernel
 	REAL_NBD_CLIENT=$(PATH=${PATH#"$T/bin:"} command -v nbd-client) ||
 		fail "the real nbd-client is needed"
 	export REAL_NBD_CLIENT
@@ -235,11 +294,8 @@ case " $* " in
 *" -l "*) exec "$REAL_NBD_CLIENT" "$@" ;;
 *" -d "*) dev=${!#}; rm -f "$VRAM_SWAP_SYSFS/block/${dev##*/}/pid"; exit 0 ;;
 esac
-[[ -d /sys/module/nbd ]] && exit 0
-out=$("$REAL_NBD_CLIENT" "$@" 2>&1)
-grep -q "size = " <<<"$out" || { echo "$out"; exit 1; }
-dev=$2; echo 1 >"$VRAM_SWAP_SYSFS/block/${dev##*/}/pid"
-exit 0'
+echo "nbd-client stub: unexpected call (the daemon attaches devices itself)" >&2
+exit 1'
 	local i
 	for i in 2 3 4 5 6 7; do
 		: >"$T/dev/nbd$i"

@@ -33,7 +33,7 @@ chunks() { "$DAEMON" --socket "$SOCK" --ctl chunks | wc -l; }
 	assert_output --partial "device:   /dev/nbd0 /dev/nbd1 /dev/nbd2 /dev/nbd3"
 	run calls
 	for i in 0 1 2 3; do
-		assert_line "nbd-client -unix $SOCK /dev/nbd$i -b 4096 -C 1 -N vram-swap.$i"
+		assert_line "vram-swapd --socket $SOCK --ctl attach $i $i 1"
 		assert_line "swapon -p 1000 --discard=pages /dev/nbd$i"
 	done
 	assert_equal "$(swaps)" 4

@@ -15,7 +15,7 @@ NVSMI_QUERY='nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total,memo
 # The daemon as setup starts it with the default settings: every one in
 # its environment, none as a flag.
 daemon_call() {
-	echo "VRAM_SWAP_SIZE=75% VRAM_SWAP_MIN_SIZE=1G VRAM_SWAP_STEP=512M VRAM_SWAP_DEVICE=0 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=1000 VRAM_SWAP_CONNECTIONS=4 VRAM_SWAP_NBD_DEVICE=auto VRAM_SWAP_DISCARD=on VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=vram-swap VRAM_SWAP_MAX_CLIENTS=64 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep vram-swapd --status-file $RUNDIR/status"
+	echo "VRAM_SWAP_SIZE=75% VRAM_SWAP_MIN_SIZE=1G VRAM_SWAP_STEP=512M VRAM_SWAP_DEVICE=0 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=1000 VRAM_SWAP_CONNECTIONS=4 VRAM_SWAP_NBD_DEVICE=auto VRAM_SWAP_DISCARD=on VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=vram-swap VRAM_SWAP_MAX_CLIENTS=64 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep VRAM_SWAP_RESTART_WAIT=60 vram-swapd --status-file $RUNDIR/status"
 }
 
 @test "setup: --help prints usage and exits 0" {
@@ -46,7 +46,7 @@ daemon_call() {
 modprobe nbd
 $(daemon_call)
 nbd-client -unix $SOCK -l
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
+vram-swapd --socket $SOCK --ctl attach 0 0 4
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0
 swapon --show"
@@ -75,8 +75,8 @@ swapon --show"
 	STUB_EXPORT=swp.0 run "$SETUP"
 	assert_success
 	run calls
-	assert_line "VRAM_SWAP_SIZE=2G VRAM_SWAP_MIN_SIZE=512M VRAM_SWAP_STEP=256M VRAM_SWAP_DEVICE=1 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=77 VRAM_SWAP_CONNECTIONS=2 VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_DISCARD=off VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=swp VRAM_SWAP_MAX_CLIENTS=3 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep vram-swapd --status-file $RUNDIR/status"
-	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 2 -N swp.0"
+	assert_line "VRAM_SWAP_SIZE=2G VRAM_SWAP_MIN_SIZE=512M VRAM_SWAP_STEP=256M VRAM_SWAP_DEVICE=1 VRAM_SWAP_BACKEND=cuda VRAM_SWAP_PRIORITY=77 VRAM_SWAP_CONNECTIONS=2 VRAM_SWAP_NBD_DEVICE=/dev/nbd1 VRAM_SWAP_DISCARD=off VRAM_SWAP_SOCKET=$SOCK VRAM_SWAP_EXPORT=swp VRAM_SWAP_MAX_CLIENTS=3 VRAM_SWAP_CHUNK=auto VRAM_SWAP_RESERVE=20% VRAM_SWAP_AUTO=on VRAM_SWAP_GROW_DELAY=60 VRAM_SWAP_ON_BATTERY=keep VRAM_SWAP_RESTART_WAIT=60 vram-swapd --status-file $RUNDIR/status"
+	assert_line "vram-swapd --socket $SOCK --ctl attach 0 1 2"
 	assert_line "swapon -p 77 /dev/nbd1"
 }
 
@@ -213,7 +213,7 @@ modprobe nbd"
 	run "$SETUP"
 	assert_success
 	run calls
-	assert_line "nbd-client -unix $SOCK /dev/nbd1 -b 4096 -C 4 -N vram-swap.0"
+	assert_line "vram-swapd --socket $SOCK --ctl attach 0 1 4"
 }
 
 @test "setup: a named nbd device in use is refused" {
@@ -265,7 +265,7 @@ modprobe -n nbd"
 	assert_output --partial "vram-swapd exited with status 2 before it was ready"
 	assert_output --partial "| vram-swapd: bad setting --size '75%': no GPU memory free"
 	run calls
-	refute_line --partial "nbd-client -unix"
+	refute_line --partial "--ctl attach"
 	assert_file_not_exists "$STATE"
 }
 
@@ -279,13 +279,11 @@ modprobe -n nbd"
 	assert_file_not_exists "$STATE"
 }
 
-@test "setup: nbd-client failing to attach stops the daemon, nothing left" {
-	stub_script nbd-client '
-case " $* " in *" -l "*) echo vram-swap.0; exit 0 ;; esac
-echo "Error: Couldn'"'"'t resolve the nbd netlink family"; exit 1'
-	run "$SETUP"
+@test "setup: the kernel refusing the attach stops the daemon, nothing left" {
+	STUB_ATTACH_FAIL="the kernel has no nbd netlink family (is the nbd module loaded? modprobe nbd)" \
+		run "$SETUP"
 	assert_failure 1
-	assert_output --partial "nbd-client could not attach /dev/nbd0 to $SOCK: Error: Couldn't resolve the nbd netlink family"
+	assert_output --partial "error: cannot attach chunk 0 to /dev/nbd0: the kernel has no nbd netlink family"
 	run calls
 	refute_line "nbd-client -d /dev/nbd0"
 	refute_line --partial mkswap
@@ -389,7 +387,7 @@ echo "Job for vram-swap.service failed because the control process exited with e
 	kill_pid "$pid"
 	assert_success
 	assert_equal "$(calls)" "modprobe nbd
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
+vram-swapd --socket $SOCK --ctl attach 0 0 4
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"
@@ -410,7 +408,7 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	assert_success
 	assert_output --partial "swap re-attached on /dev/nbd0 after resume"
 	assert_equal "$(calls)" "modprobe nbd
-nbd-client -unix $SOCK /dev/nbd0 -b 4096 -C 4 -N vram-swap.0
+vram-swapd --socket $SOCK --ctl attach 0 0 4
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
 	run cat "$STATE"

@@ -28,6 +28,7 @@
 #   E2E_ACCEL     qemu accelerator (tcg: KVM did not boot guests here)
 #   E2E_SMP       guest CPUs (2)
 #   E2E_LOG       console log path                    (E2E_DIR/console.log)
+#   E2E_RESTARTS  kill -9s of the restart round (10; 0: none)
 #   E2E_CONNS     the rounds' nbd connection counts   ("1 4"; the round
 #                 with 1 tests teardown refusal, the others SIGTERM)
 set -uo pipefail
@@ -68,7 +69,8 @@ qargs=(-accel "${E2E_ACCEL:-tcg}" -smp "${E2E_SMP:-2}" -m "$mem" -nodefaults -no
 # test's own programs and logs stay out of the swap under test.
 conns=${E2E_CONNS:-1 4}
 elastic=${E2E_ELASTIC:-1}
-append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic"
+restarts=${E2E_RESTARTS:-10}
+append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic e2e.restart=$restarts"
 
 if [ "$mode" = remote ]; then
 	daemon=${E2E_DAEMON:-build/vram-swapd}
@@ -160,6 +162,11 @@ if [ "$mode" = local ] && [ "$elastic" = 1 ]; then
 	for s in setup pressure verify shrink verify-after-shrink refused verify-after-refusal \
 		free grow yield teardown after-teardown kernel-log; do
 		steps="$steps $s(elastic)"
+	done
+fi
+if [ "$mode" = local ] && [ "$restarts" -gt 0 ]; then
+	for s in setup kills verify swapping free teardown kernel-log; do
+		steps="$steps $s(restart)"
 	done
 fi
 for s in $steps; do

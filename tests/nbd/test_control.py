@@ -71,6 +71,31 @@ class Numbers(unittest.TestCase):
         self.assertEqual(out.returncode, 1)
         self.assertIn("free takes a chunk number (0 to 63)", out.stderr)
 
+    def test_attach_takes_three_numbers_and_says_what_the_kernel_refused(self):
+        """attach CHUNK N CONNS: anything but three numbers in range is
+        refused, quoted, and connects nothing (the chunk keeps no client);
+        a good request reaches the kernel, whose refusal is passed on (here
+        without the nbd module: the missing netlink family)."""
+        for arg in ["", "0", "0 1", "0 1 2 3", "0  1 2", "x 1 2", "0 1 0", "0 1 65",
+                    "64 1 2", "0 -1 2", "0 01 2", "0 1048577 2"]:
+            out = ctl(self.d.sock, ("attach " + arg).rstrip(" ") if arg else "attach")
+            self.assertEqual(out.returncode, 1, repr(arg))
+            self.assertIn("attach takes a chunk, an nbd device number and a connection "
+                          "count", out.stderr, repr(arg))
+        out = ctl(self.d.sock, "attach 9 3 2")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("cannot attach chunk 9 to /dev/nbd3: there is no chunk 9", out.stderr)
+        if not os.path.isdir("/sys/module/nbd"):
+            out = ctl(self.d.sock, "attach 1 3 2")
+            self.assertEqual(out.returncode, 1)
+            self.assertIn("cannot attach chunk 1 to /dev/nbd3: the kernel has no nbd netlink "
+                          "family (is the nbd module loaded? modprobe nbd)", out.stderr)
+        # The connections made for the refused attach were hung up.
+        deadline = time.time() + 5
+        while time.time() < deadline and self.d.status_dict().get("clients") != "0":
+            time.sleep(0.1)
+        self.assertEqual(self.d.status_dict().get("clients"), "0")
+
     def test_every_numeric_argument_is_read_the_same_way(self):
         for cmd, want in [("add +0", "add: '+0' is not a GPU number"),
                           ("add 4294967296", "add: '4294967296' is not a GPU number"),

@@ -13,6 +13,9 @@
 #   e2e.conns=1,4     the rounds, by nbd connection count
 #   e2e.elastic=1     then the elastic round (local mode): four chunks,
 #                     resize refused and done under pressure, grow, yield
+#   e2e.restart=10    then the restart round (local mode): the daemon,
+#                     under vram-swap-holder, killed that many times
+#                     under swap pressure (0: no round)
 set -u
 
 PRIO=77
@@ -41,6 +44,7 @@ EXTRA=$(param extra 256)
 CONNS=$(param conns 1,4)
 CONNS=${CONNS//,/ }
 ELASTIC=$(param elastic 1)
+RESTARTS=$(param restart 10)
 
 vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
@@ -54,6 +58,8 @@ status_get() { sed -n "s/^$1=//p" "$STATUS" 2>/dev/null; }
 status_is() { [ "$(status_get "$1")" = "$2" ]; }
 # shellcheck disable=SC2317
 gone() { [ ! -d "/proc/$1" ]; }
+# shellcheck disable=SC2317
+serving_anew() { status_is state serving && [ "$(status_get pid)" != "$1" ]; }
 # shellcheck disable=SC2317
 hog_answered() { [ "$(grep -c 'verify(usr1)' "$HOG_LOG")" -ge "$1" ]; }
 
@@ -491,6 +497,107 @@ elastic_round() {
 	check_kernel "$tag"
 }
 
+# ---- the daemon killed under swap: pages outlive it ---------------------------
+
+# Milliseconds since boot, the kernel log's clock.
+uptime_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+# The daemon under vram-swap-holder (which keeps its pages and starts it
+# again), one chunk attached by the daemon itself with a dead-connection
+# timeout, the usual pressure; then RESTARTS times kill -9, each during
+# a verifying pass of the hog or a burst of tmpfs writes that pushes pages
+# out. After each kill a direct read of the device times how long the
+# kernel waited for a daemon to serve again; every page is checked after
+# all the kills, and the kernel log must hold no I/O error.
+restart_round() {
+	local tag=restart sock=/run/vram-swap/vram-swapd.sock dev=/dev/nbd0 holder out i pid
+	local t0 ms all="" in0 out0 line bad="" rc n burst
+	mkdir -p /run/vram-swap && chmod 0700 /run/vram-swap
+	(echo -1000 >/proc/self/oom_score_adj && exec setsid /usr/lib/vram-swap/vram-swap-holder -- \
+		vram-swapd --backend host --size "$EXPORT_SIZE" --chunk "$EXPORT_SIZE" \
+		--socket "$sock" --status-file "$STATUS") >/tmp/holder.log 2>&1 &
+	holder=$!
+	wait_for 60 status_is state serving || {
+		fail "setup($tag): no daemon serving: $(tail -n 3 /tmp/holder.log | tr '\n' '|')"
+		return 1
+	}
+	out=$( { vram-swapd --socket "$sock" --ctl "attach 0 0 1" && mkswap "$dev" &&
+		swapon -p "$PRIO" "$dev"; } 2>&1) || {
+		fail "setup($tag): $(echo "$out" | tail -n 3 | tr '\n' '|')"
+		return 1
+	}
+	if [ "$(status_get crash_safe)" != yes ]; then
+		fail "setup($tag): not crash-safe: $(status_get crash_safe_why)"
+		return 1
+	fi
+	pass "setup($tag): daemon $(daemon_pid) under holder $holder, crash-safe; $dev backend $(cat /sys/block/nbd0/backend)"
+	start_pressure "$tag" || return 1
+	in0=$(vmstat_get pswpin)
+	out0=$(vmstat_get pswpout)
+	for ((i = 1; i <= RESTARTS; i++)); do
+		pid=$(daemon_pid)
+		[ -n "$pid" ] || { bad="kill $i: no daemon running"; break; }
+		burst=""
+		if ((i % 2)); then
+			# Signals do not queue: one verification at a time.
+			wait_for 300 hog_answered "$HOG_RUNS" || { bad="kill $i: the hog did not answer"; break; }
+			kill -USR1 "$HOG_PID"
+			HOG_RUNS=$((HOG_RUNS + 1))
+		else
+			dd if=/dev/urandom of="$PRESS/burst" bs=1M count=12 status=none &
+			burst=$!
+		fi
+		sleep "0.$((RANDOM % 10))"
+		t0=$(uptime_ms)
+		kill -9 "$pid"
+		# A request sent once the daemon is gone waits in the kernel until
+		# a daemon serves again. (One sent before reached the dead
+		# daemon's socket: it waits for the kernel's request timer.)
+		wait_for 30 gone "$pid" || { bad="kill $i: daemon $pid did not die"; break; }
+		if ! timeout 120 dd if="$dev" of=/dev/null bs=4096 count=1 skip=$((RANDOM % 1024)) \
+			iflag=direct status=none; then
+			bad="kill $i: a read of $dev failed after the kill"
+			break
+		fi
+		ms=$(($(uptime_ms) - t0))
+		all="$all $ms"
+		[ -z "$burst" ] || wait "$burst"
+		rm -f "$PRESS/burst"
+		wait_for 30 serving_anew "$pid" || { bad="kill $i: no new daemon serving"; break; }
+	done
+	if [ -z "$bad" ]; then
+		wait_for 300 hog_answered "$HOG_RUNS" || bad="the hog did not answer its last verification"
+		line=$(grep -c 'verify(usr1) BAD' "$HOG_LOG")
+		[ "$line" = 0 ] || bad="$line of the hog's verifications during the kills found bad pages"
+	fi
+	if [ -n "$bad" ]; then
+		fail "kills($tag): $bad; served again after (ms):$all; holder log: $(tail -n 4 /tmp/holder.log | tr '\n' '|')"
+	else
+		n=$(dmesg | grep -c 'reconnected socket')
+		line=$(dmesg | grep -c 'Possible stuck request')
+		pass "kills($tag): $RESTARTS kill -9s; from each kill to a new request served (ms):$all; p50 $(echo "$all" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') ms, max $(echo "$all" | tr ' ' '\n' | sort -n | tail -n 1) ms; the kernel logged $n reconnected sockets and $line requests in flight at a kill, sent again"
+	fi
+	verify_all "verify($tag)"
+	if [ "$(vmstat_get pswpin)" -gt "$in0" ] && [ "$(vmstat_get pswpout)" -gt "$out0" ]; then
+		pass "swapping($tag): pswpin +$(($(vmstat_get pswpin) - in0)) pswpout +$(($(vmstat_get pswpout) - out0)) pages across the kills"
+	else
+		fail "swapping($tag): pswpin/pswpout did not rise across the kills"
+	fi
+	stop_hog "$tag"
+	umount "$PRESS"
+	out=$( { timeout -s KILL 300 swapoff "$dev" && nbd-client -d "$dev"; } 2>&1) ||
+		fail "teardown($tag): $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	kill -TERM "$holder"
+	wait "$holder"
+	rc=$?
+	if [ "$rc" = 0 ] && [ -z "$(swap_dev)" ] && wait_for 10 nbd_all_free; then
+		pass "teardown($tag): swap off, $dev detached, holder and daemon exited 0"
+	else
+		fail "teardown($tag): holder exit $rc, swaps '$(swap_dev)': $(tail -n 3 /tmp/holder.log | tr '\n' '|')"
+	fi
+	check_kernel "$tag"
+}
+
 # ---- page counts, held to zram's ------------------------------------------------
 
 # zram's mm_stat field N (1: orig_data_size, 6: same_pages).
@@ -576,6 +683,10 @@ done
 
 if [ "$MODE" = local ] && [ "$ELASTIC" = 1 ] && [ -z "$(swap_dev)" ]; then
 	elastic_round
+fi
+
+if [ "$MODE" = local ] && [ "$RESTARTS" -gt 0 ] && [ -z "$(swap_dev)" ]; then
+	restart_round
 fi
 
 say "DONE fails=$FAILS"
