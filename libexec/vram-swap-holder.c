@@ -288,6 +288,9 @@ int main(int argc, char **argv)
 					    "letting them go");
 				return WEXITSTATUS(st);
 			}
+			if (!holds("tier") && !ready)
+				/* It failed at start, and said why. */
+				return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 			if (!holds("tier")) {
 				/* It kept nothing past itself (memory that cannot be
 				 * exported): a new daemon would serve a new, empty tier

@@ -127,6 +127,7 @@ int vs_attach_chunk(struct vs_attach *a, unsigned idx, int nbd, unsigned conns, 
 	if (fd >= 0)
 		close(fd);
 	vs_handover_set_device(a->ho, idx, *dev, conns);
+	a->nbd[idx] = (unsigned)*dev + 1;
 	vs_log(LOG_NOTICE, "chunk %u attached as /dev/nbd%d (%u connection(s), backend %s%s)",
 	       idx, *dev, conns, name, a->ho->durable ? "; swap I/O waits for a restarted daemon"
 	       : "");
@@ -173,6 +174,17 @@ static int reconnect_one(struct vs_attach *a, const struct vs_exports *x,
 	return rc ? -1 : taken;
 }
 
+int vs_attach_device(struct vs_attach *a, unsigned idx)
+{
+	struct vs_exports x;
+	struct vs_export e;
+	if (idx >= VS_MAX_CHUNKS || !a->nbd[idx] || find_export(a, &x, idx, &e))
+		return -1;
+	char name[192], seen[192];
+	backend_name(a, idx, e.cookie, name, sizeof name);
+	return still_ours((int)a->nbd[idx] - 1, name, seen, sizeof seen) ? (int)a->nbd[idx] - 1 : -1;
+}
+
 void vs_attach_resume(struct vs_attach *a)
 {
 	for (unsigned idx = 0; idx < VS_MAX_CHUNKS; idx++) {
@@ -207,6 +219,8 @@ void vs_attach_resume(struct vs_attach *a)
 				break;
 			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
 		}
+		if (given)
+			a->nbd[idx] = (unsigned)nbd + 1;
 		if (given == conns)
 			vs_log(LOG_NOTICE, "chunk %u re-attached to /dev/nbd%d: %u new connection(s)",
 			       idx, nbd, given);

@@ -24,6 +24,7 @@ struct vs_attach {
 	const struct vs_nbd_source *src;
 	struct vs_handover *ho;
 	unsigned wait_s;     /* VRAM_SWAP_RESTART_WAIT */
+	unsigned nbd[VS_MAX_CHUNKS];   /* chunk -> the nbd device attached, plus one */
 };
 
 /* Attaches chunk idx as nbdN (N = nbd) with conns connections: 0, with
@@ -31,6 +32,10 @@ struct vs_attach {
  * the I/O path (the control thread). */
 int vs_attach_chunk(struct vs_attach *a, unsigned idx, int nbd, unsigned conns, int *dev,
                     char *why, size_t n);
+
+/* The nbd device chunk idx is attached as, by the kernel's word (the
+ * device's backend name is the chunk's): its number, or -1. */
+int vs_attach_device(struct vs_attach *a, unsigned idx);
 
 /* After adoption, before the control thread starts: gives every device
  * the record names, still the chunk's by its backend name, new

@@ -111,11 +111,16 @@ static void cmd_chunks(struct vs_control *c, struct vs_ctl_reply *r)
 {
 	static struct vs_chunk_info ci[VS_MAX_CHUNKS];
 	unsigned n = vs_chunks_list(c->tab, ci);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		char dev[16] = "-";
+		int nbd = vs_attach_device(c->attach, ci[i].idx);
+		if (nbd >= 0)
+			snprintf(dev, sizeof dev, "nbd%d", nbd);
 		say(r, "chunk %u gpu %u size %" PRIu64 " used %" PRIu64 " stored %" PRIu64
-		    " same %" PRIu64 " clients %u name %s.%u\n", ci[i].idx, ci[i].gpu, ci[i].size,
-		    ci[i].used, ci[i].stored, ci[i].same, ci[i].clients, c->cfg->export_name,
-		    ci[i].idx);
+		    " same %" PRIu64 " clients %u device %s name %s.%u\n", ci[i].idx, ci[i].gpu,
+		    ci[i].size, ci[i].used, ci[i].stored, ci[i].same, ci[i].clients, dev,
+		    c->cfg->export_name, ci[i].idx);
+	}
 	say(r, "ok\n");
 }
 

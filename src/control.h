@@ -5,7 +5,8 @@
  * 0600 in a root-only directory, root or the daemon's uid only. One line
  * in, a few lines out, the last "ok" or "error: why":
  *
- *   chunks            chunk IDX gpu G size BYTES used BYTES clients N name NAME
+ *   chunks            chunk IDX gpu G size BYTES used BYTES stored N same N
+ *                         clients N device nbdN|- name NAME
  *   gpus              gpu G free BYTES total BYTES ours BYTES reserve BYTES
  *                         chunks N target N name "..."
  *   target            target GEN cap BYTES chunk BYTES total N, then per GPU

@@ -236,16 +236,22 @@ int main(int argc, char **argv)
 	rc = vs_tier_size(&d.tab, &d.ctl, &d.cfg);
 	/* Pages handed over are served again as they are; a new tier only
 	 * where none was. */
-	if (!rc && vs_handover_pending(&d.ho))
+	bool fresh = !vs_handover_pending(&d.ho);
+	if (!rc && !fresh)
 		rc = vs_handover_adopt(&d.ho, &d.tab);
 	else if (!rc)
 		rc = vs_tier_fill(&d.tab, &d.ctl, &d.cfg);
 	if (rc) {
+		/* A new tier that never served leaves the keeper nothing to keep
+		 * (adopted pages refused stay with it for the right daemon). */
+		if (fresh)
+			vs_handover_release(&d.ho);
 		vs_gpus_close(d.gpu, d.ngpus);
 		return rc;
 	}
 	d.src = (struct vs_nbd_source){ &d.tab, d.cfg.export_name };
-	d.att = (struct vs_attach){ &d.srv, &d.src, &d.ho, d.cfg.restart_wait };
+	d.att = (struct vs_attach){ .srv = &d.srv, .src = &d.src, .ho = &d.ho,
+	                           .wait_s = d.cfg.restart_wait };
 	d.ctl.attach = &d.att;
 	bool up = !vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) &&
 	          !vs_server_listen(&d.srv, d.cfg.socket_path);
@@ -260,6 +266,8 @@ int main(int argc, char **argv)
 		if (d.ho.adopted)
 			d.tab.freeing = NULL;
 		vs_chunks_free_all(&d.tab);
+		if (fresh)
+			vs_handover_release(&d.ho);
 		vs_gpus_close(d.gpu, d.ngpus);
 		return VS_EXIT_FAIL;
 	}

@@ -20,12 +20,29 @@ vs_daemon_answers() {
 	done
 }
 
-# Starts vram-swapd without systemd, in its own session so that the
-# terminal closing does not reach it, with the limits systemd would give
-# it. Waits until its socket answers.
+# The keeper of the daemon's pages without systemd (vram-swap-holder,
+# next to the library's loader once installed; build/ in a source tree).
+vs_holder_bin() {
+	local c
+	for c in "${VRAM_SWAP_HOLDER:-}" "$VS_LIBDIR/vram-swap-holder" "$VS_LIBDIR/../build/vram-swap-holder"; do
+		[[ -n $c && -x $c ]] && { echo "$c"; return 0; }
+	done
+	vs_err "vram-swap-holder not found next to $VS_LIBDIR/vram-swap-lib.sh; reinstall vram-swap"
+	return 1
+}
+
+# The parent pid of PID, from the kernel.
+vs_ppid() { sed -n 's/^PPid:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null; }
+
+# Starts vram-swapd without systemd, under vram-swap-holder (which keeps
+# its pages and starts it again should it die: docs/crash-safety.md), in
+# its own session so that the terminal closing does not reach it, with
+# the limits systemd would give it. Waits until its socket answers.
+# Records the daemon's pid and the holder's.
 vs_start_direct() {
-	local daemon pid rc deadline sock=${VS_CONF[VRAM_SWAP_SOCKET]}
+	local daemon holder hpid pid rc deadline sock=${VS_CONF[VRAM_SWAP_SOCKET]}
 	daemon=$(vs_find_daemon) || exit 1
+	holder=$(vs_holder_bin) || exit 1
 	touch "$VS_LOG" 2>/dev/null ||
 		vs_die "cannot write the daemon's log $VS_LOG"
 	VS_LOG_OFF=$(stat -c %s "$VS_LOG")
@@ -42,29 +59,34 @@ vs_start_direct() {
 			((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
 		done
 		vs_export_settings
-		exec setsid "$daemon" --status-file "$VS_STATUS" </dev/null >>"$VS_LOG" 2>&1
+		exec setsid "$holder" --quiet -- "$daemon" --status-file "$VS_STATUS" </dev/null >>"$VS_LOG" 2>&1
 	) &
-	pid=$!
-	vs_state_set mode=direct pid="$pid" socket="$sock" \
+	hpid=$!
+	vs_state_set mode=direct holder="$hpid" socket="$sock" \
 		export="${VS_CONF[VRAM_SWAP_EXPORT]}" log="$VS_LOG"
 	deadline=$((SECONDS + VS_START_TIMEOUT))
 	while :; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
+		if ! kill -0 "$hpid" 2>/dev/null; then
+			wait "$hpid"
 			rc=$?
 			vs_err "vram-swapd exited with status $rc before it was ready; its log ($VS_LOG) says:"
 			vs_daemon_last_words
 			vs_state_clear
 			exit 1
 		fi
-		if vs_status_read && [[ ${VS_ST[state]:-} == serving && ${VS_ST[pid]:-} == "$pid" ]] &&
-			vs_daemon_answers; then
+		pid=""
+		if vs_status_read && [[ ${VS_ST[state]:-} == serving ]]; then
+			pid=${VS_ST[pid]:-}
+			[[ $(vs_ppid "$pid") == "$hpid" ]] && vs_pid_is_daemon "$pid" || pid=""
+		fi
+		if [[ -n $pid ]] && vs_daemon_answers; then
+			vs_state_set pid="$pid"
 			return 0
 		fi
 		if ((SECONDS >= deadline)); then
-			vs_err "vram-swapd (pid $pid) did not answer on $sock within $VS_START_TIMEOUT s; stopping it. Its log ($VS_LOG) says:"
+			vs_err "vram-swapd (under holder $hpid) did not answer on $sock within $VS_START_TIMEOUT s; stopping it. Its log ($VS_LOG) says:"
 			vs_daemon_last_words
-			vs_stop_direct "$pid"
+			vs_stop_direct "$hpid"
 			vs_state_clear
 			exit 1
 		fi
@@ -72,8 +94,9 @@ vs_start_direct() {
 	done
 }
 
-# SIGTERM, then wait for the daemon to go. It has no client at this point,
-# so it exits at once.
+# SIGTERM, then wait for PID (the holder, which passes it on, or the
+# daemon) to go. The daemon has no client at this point, so it exits at
+# once, and its holder with it.
 vs_stop_direct() {
 	local pid=$1 i
 	kill -TERM "$pid" 2>/dev/null || return 0

@@ -175,7 +175,8 @@ stub_daemon() {
 		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 \
 		chunk_bytes=67108864 chunks=1 target_chunks=1 \
 		"gpu.0=12884901888 85520809984 67108864 17104161996 1 1 NVIDIA H100 80GB HBM3" \
-		"chunk.0=0 67108864 4096 3 2 1 vram-swap.0"
+		"chunk.0=0 67108864 4096 3 2 1 vram-swap.0" crash_safe=no \
+		"crash_safe_why=nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)"
 	{
 		printf '#!/bin/bash\n'
 		printf '[[ ${1:-} == --check-config ]] && exec %q "$@"\n' "$VS_REAL_DAEMON"
@@ -188,6 +189,11 @@ stub_daemon() {
 		if [[ ${3:-} == --ctl ]]; then
 	printf '%s\n' "vram-swapd $*" >>"$CALLS"
 	stub_kernel_attach "$4"
+	# The status file's one chunk; STUB_DEVICE: the kernel has it already.
+	if [[ $4 == chunks ]]; then
+		echo "chunk 0 gpu 0 size 67108864 used 4096 stored 3 same 2 clients 1 device ${STUB_DEVICE:--} name ${STUB_EXPORT:-vram-swap.0}"
+		exit 0
+	fi
 	echo "vram-swapd: the stub daemon has no answer to '$4'" >&2
 	exit 2
 fi

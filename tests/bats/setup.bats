@@ -46,6 +46,7 @@ daemon_call() {
 modprobe nbd
 $(daemon_call)
 nbd-client -unix $SOCK -l
+vram-swapd --socket $SOCK --ctl chunks
 vram-swapd --socket $SOCK --ctl attach 0 0 4
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0
@@ -249,6 +250,30 @@ modprobe nbd"
 	assert_file_not_exists "$RUNDIR"
 }
 
+@test "setup: --check of a restart (the daemon died, the kernel's device waits) runs no check" {
+	# ExecStartPre= before Restart=on-failure starts the next daemon: the
+	# device is busy by design, and swap waits while checks would run.
+	write_state 999999 systemd
+	echo 1 >"$T/sys/block/nbd0/pid"
+	echo "vram-swap:vram-swap.0:0123456789abcdef:0" >"$T/sys/block/nbd0/backend"
+	swap_on_nbd0
+	mkdir -p "$RUNDIR"
+	golden_status "$RUNDIR/status" pid=999999 crash_safe=yes
+	run "$SETUP" --check
+	assert_success
+	assert_output --partial "restarting: /dev/nbd0 wait for the next daemon; nothing to check"
+	assert_equal "$(calls)" ""
+	# Pages that died with the daemon: no new tier over the lost one.
+	golden_status "$RUNDIR/status" pid=999999 crash_safe=no "crash_safe_why=the GPU cannot export its memory"
+	run "$SETUP" --check
+	assert_failure 1
+	assert_output --partial "vram-swapd died, and the pages on /dev/nbd0 with it (they could not outlive it: the GPU cannot export its memory); run vram-swap-teardown"
+	# Without the kernel's backend name the device is someone else's.
+	rm "$T/sys/block/nbd0/backend"
+	run "$SETUP" --check
+	refute_output --partial "restarting"
+}
+
 @test "setup: --check with the nbd module not loaded only asks modprobe -n" {
 	rmdir "$T/sys/module/nbd"
 	rm "$T"/dev/nbd*
@@ -273,9 +298,11 @@ modprobe -n nbd"
 	STUB_DAEMON_HANG=1 VRAM_SWAP_START_TIMEOUT=1 run "$SETUP"
 	assert_failure 1
 	assert_output --partial "did not answer on $SOCK within 1 s; stopping it"
-	pid=$(sed -n 's/.*vram-swapd (pid \([0-9]*\)).*/\1/p' <<<"$output" | head -n 1)
+	pid=$(sed -n 's/.*vram-swapd (under holder \([0-9]*\)).*/\1/p' <<<"$output" | head -n 1)
 	[[ -n $pid ]]
 	refute_alive "$pid"
+	run pgrep -f "$T/bin/vram-swapd"
+	assert_failure
 	assert_file_not_exists "$STATE"
 }
 
@@ -298,9 +325,9 @@ modprobe -n nbd"
 	assert_failure 1
 	assert_output --partial "swapon /dev/nbd0 failed: swapon: /dev/nbd0: swapon failed: Invalid argument"
 	run calls
-	assert_line --index 5 "mkswap -L vram-swap /dev/nbd0"
-	assert_line --index 6 "swapon -p 1000 --discard=pages /dev/nbd0"
-	assert_line --index 7 "nbd-client -d /dev/nbd0"
+	assert_line --index 6 "mkswap -L vram-swap /dev/nbd0"
+	assert_line --index 7 "swapon -p 1000 --discard=pages /dev/nbd0"
+	assert_line --index 8 "nbd-client -d /dev/nbd0"
 	assert_file_not_exists "$STATE"
 	run pgrep -f "$T/bin/vram-swapd"
 	assert_failure
@@ -386,7 +413,8 @@ echo "Job for vram-swap.service failed because the control process exited with e
 	MAINPID=$pid run "$SETUP" --attach
 	kill_pid "$pid"
 	assert_success
-	assert_equal "$(calls)" "modprobe nbd
+	assert_equal "$(calls)" "vram-swapd --socket $SOCK --ctl chunks
+modprobe nbd
 vram-swapd --socket $SOCK --ctl attach 0 0 4
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"
@@ -394,6 +422,23 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	assert_line "mode=systemd"
 	assert_line "pid=$pid"
 	assert_line "chunk.0=/dev/nbd0"
+}
+
+@test "setup: --attach after a restart records the chunk the kernel still has, attaches nothing" {
+	# The restarted daemon gave the waiting /dev/nbd0 new connections
+	# itself; attaching the chunk again would make it a second swap area.
+	echo 1 >"$T/sys/block/nbd0/pid"
+	swap_on_nbd0
+	write_defaults VRAM_SWAP_NBD_DEVICE=/dev/nbd0
+	pid=$(start_stub_daemon)
+	STUB_DEVICE=nbd0 MAINPID=$pid run "$SETUP" --attach
+	kill_pid "$pid"
+	assert_success
+	assert_output --partial "chunk 0 is still attached as /dev/nbd0 (the daemon was restarted and took it back)"
+	assert_equal "$(calls)" "vram-swapd --socket $SOCK --ctl chunks"
+	run cat "$STATE"
+	assert_line "chunk.0=/dev/nbd0"
+	assert_line "pid=$pid"
 }
 
 @test "setup: --resume re-attaches only what was detached for sleep" {
@@ -407,7 +452,8 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	kill_pid "$pid"
 	assert_success
 	assert_output --partial "swap re-attached on /dev/nbd0 after resume"
-	assert_equal "$(calls)" "modprobe nbd
+	assert_equal "$(calls)" "vram-swapd --socket $SOCK --ctl chunks
+modprobe nbd
 vram-swapd --socket $SOCK --ctl attach 0 0 4
 mkswap -L vram-swap /dev/nbd0
 swapon -p 1000 --discard=pages /dev/nbd0"

@@ -36,7 +36,8 @@ install_here() {
 
 @test "systemd: the service has the settings swap over a daemon needs" {
 	unit=$REPO/systemd/vram-swap.service.in
-	for line in Type=notify Restart=no LimitMEMLOCK=infinity OOMScoreAdjust=-1000 \
+	for line in Type=notify Restart=on-failure FileDescriptorStoreMax=256 Environment=FDSTORE=256 \
+		LimitMEMLOCK=infinity OOMScoreAdjust=-1000 \
 		KillMode=process SendSIGKILL=no NotifyAccess=all RuntimeDirectory=vram-swap \
 		RuntimeDirectoryMode=0700 Wants=modprobe@nbd.service \
 		EnvironmentFile=-@SYSCONFDIR@/default/vram-swap \

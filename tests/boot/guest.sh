@@ -541,7 +541,8 @@ step_status() {
 		echo "$out" | grep -qE "^  swap: +[0-9.]+ ?[KMG]i?B? used of .*, priority $PRIO\$" &&
 		! echo "$out" | grep -qE '^  swap: +0 ?B? used' &&
 		echo "$out" | grep -qE "^  nbd: +$DEV \(attached" &&
-		echo "$out" | grep -qE '^  daemon: +running, pid [0-9]+, serving \(systemd unit'; then
+		echo "$out" | grep -qE '^  daemon: +running, pid [0-9]+, serving \(systemd unit' &&
+		echo "$out" | grep -qE '^  crash: +pages outlive the daemon'; then
 		pass "status: exit 0, active, $(echo "$out" | grep '^  swap:' | tr -s ' ')"
 	else
 		fail "status: exit $rc: $(echo "$out" | oneline)"
@@ -551,7 +552,8 @@ step_status() {
 	if [ $rc -eq 0 ] && echo "$js" | jq -e --arg dev "$DEV" --argjson prio "$PRIO" \
 		'.active == true and .daemon.running == true and .daemon.state == "serving" and .daemon.mode == "systemd"
 		 and .backend == "host" and .nbd_device == $dev and .swap.active == true and .swap.priority == $prio
-		 and .swap.used_bytes > 0 and .counters.writes > 0 and .counters.io_errors == 0' >/dev/null; then
+		 and .swap.used_bytes > 0 and .counters.writes > 0 and .counters.io_errors == 0
+		 and .crash_safe.safe == true' >/dev/null; then
 		pass "status-json: exit 0, $(echo "$js" | jq -c '{active, pid: .daemon.pid, swap_used: .swap.used_bytes, writes: .counters.writes, io_errors: .counters.io_errors}')"
 	else
 		fail "status-json: exit $rc: $(echo "$js" | oneline)"
@@ -755,6 +757,49 @@ step_reinstall() {
 	fi
 }
 
+# The unit's daemon again, running and serving, other than pid $1.
+# shellcheck disable=SC2317 # through wait_for
+new_main() {
+	local m
+	m=$(systemctl show -P MainPID "$UNIT")
+	[ "$(unit_full "$UNIT")" = "$ACTIVE" ] && [ "$m" != 0 ] && [ "$m" != "$1" ] &&
+		[ "$(status_get pid)" = "$m" ] && [ "$(status_get state)" = serving ]
+}
+
+# kill -9 of the daemon under swap pressure: systemd starts it again
+# (Restart=on-failure) with what it kept in the unit's file descriptor
+# store; the new daemon takes the waiting device back, and every page is
+# there after. No ExecStop= (the swapoff) may have run.
+step_crash() {
+	local pid new n0 n1 since t0=$SECONDS dt why log
+	pid=$(systemctl show -P MainPID "$UNIT")
+	n0=$(systemctl show -P NRestarts "$UNIT")
+	since=$(date +%s)
+	kill -9 "$pid"
+	if ! wait_for 90 new_main "$pid"; then
+		fail "crash: no daemon serving 90 s after kill -9 of $pid: $UNIT $(unit_full "$UNIT"): $(journalctl -b -q -o cat -u "$UNIT" | tail -n 4 | oneline)"
+		return 1
+	fi
+	dt=$((SECONDS - t0))
+	new=$(systemctl show -P MainPID "$UNIT")
+	n1=$(systemctl show -P NRestarts "$UNIT")
+	log=$(journalctl -b -q -o cat -u "$UNIT" --since "@$since")
+	verify_all crash || return 1
+	if [ "$n1" != $((n0 + 1)) ]; then
+		fail "crash: NRestarts went from $n0 to $n1, wanted one restart"
+	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		fail "crash: swap or device gone: '$(any_nbd_swap)'"
+	elif ! echo "$log" | grep -q "re-attached to $DEV"; then
+		fail "crash: the new daemon did not say it took $DEV back: $(echo "$log" | tail -n 5 | oneline)"
+	elif echo "$log" | grep -q "vram-swap-teardown"; then
+		fail "crash: the teardown ran after the kill: $(echo "$log" | grep vram-swap-teardown | head -n 2 | oneline)"
+	elif ! why=$(end_state crash "$t0" $ACTIVE $ACTIVE); then
+		fail "$why"
+	else
+		pass "crash: kill -9 of daemon $pid under pressure; systemd started $new (NRestarts $n0 -> $n1) serving again after ${dt} s, which took $DEV back; $VERIFIED; no teardown ran; $why"
+	fi
+}
+
 step_remove_refused() {
 	local pid out rc st t t0=$SECONDS
 	pid=$(daemon_pids)
@@ -932,6 +977,7 @@ rebooted)
 	step_suspend
 	step_reinstall
 	pressure 3 160 || finish
+	step_crash
 	step_remove_refused
 	free_memory 3
 	step_remove

@@ -502,35 +502,31 @@ elastic_round() {
 # Milliseconds since boot, the kernel log's clock.
 uptime_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
-# The daemon under vram-swap-holder (which keeps its pages and starts it
-# again), one chunk attached by the daemon itself with a dead-connection
-# timeout, the usual pressure; then RESTARTS times kill -9, each during
-# a verifying pass of the hog or a burst of tmpfs writes that pushes pages
-# out. After each kill a direct read of the device times how long the
-# kernel waited for a daemon to serve again; every page is checked after
-# all the kills, and the kernel log must hold no I/O error.
+# The tier as vram-swap-setup makes it without systemd: the daemon under
+# vram-swap-holder (which keeps its pages and starts it again), one chunk
+# attached by the daemon itself with a dead-connection timeout; the usual
+# pressure; then RESTARTS times kill -9, each during a verifying pass of
+# the hog or a burst of tmpfs writes that pushes pages out. After each
+# kill a direct read of the device times how long the kernel waited for a
+# daemon to serve again; every page is checked after all the kills,
+# vram-swap-teardown must take it all down, and the kernel log must hold
+# no I/O error.
 restart_round() {
-	local tag=restart sock=/run/vram-swap/vram-swapd.sock dev=/dev/nbd0 holder out i pid
-	local t0 ms all="" in0 out0 line bad="" rc n burst
-	mkdir -p /run/vram-swap && chmod 0700 /run/vram-swap
-	(echo -1000 >/proc/self/oom_score_adj && exec setsid /usr/lib/vram-swap/vram-swap-holder -- \
-		vram-swapd --backend host --size "$EXPORT_SIZE" --chunk "$EXPORT_SIZE" \
-		--socket "$sock" --status-file "$STATUS") >/tmp/holder.log 2>&1 &
-	holder=$!
-	wait_for 60 status_is state serving || {
-		fail "setup($tag): no daemon serving: $(tail -n 3 /tmp/holder.log | tr '\n' '|')"
+	local tag=restart dev holder out i pid
+	local t0 ms all="" in0 out0 line bad="" n burst
+	write_defaults 1
+	out=$(timeout -s KILL 180 vram-swap-setup 2>&1) || {
+		fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
 		return 1
 	}
-	out=$( { vram-swapd --socket "$sock" --ctl "attach 0 0 1" && mkswap "$dev" &&
-		swapon -p "$PRIO" "$dev"; } 2>&1) || {
-		fail "setup($tag): $(echo "$out" | tail -n 3 | tr '\n' '|')"
-		return 1
-	}
-	if [ "$(status_get crash_safe)" != yes ]; then
-		fail "setup($tag): not crash-safe: $(status_get crash_safe_why)"
+	dev=$(swap_dev)
+	holder=$(sed -n 's/^holder=//p' /run/vram-swap/setup.state)
+	if [ -z "$dev" ] || [ "$(status_get crash_safe)" != yes ] || [ -z "$holder" ] ||
+		[ "$(awk '/^PPid:/ { print $2 }' "/proc/$(daemon_pid)/status")" != "$holder" ]; then
+		fail "setup($tag): swap '$dev', crash_safe '$(status_get crash_safe)' ($(status_get crash_safe_why)), holder '$holder': $(echo "$out" | tail -n 3 | tr '\n' '|')"
 		return 1
 	fi
-	pass "setup($tag): daemon $(daemon_pid) under holder $holder, crash-safe; $dev backend $(cat /sys/block/nbd0/backend)"
+	pass "setup($tag): daemon $(daemon_pid) under holder $holder, crash-safe; $dev backend $(cat "/sys/block/${dev#/dev/}/backend")"
 	start_pressure "$tag" || return 1
 	in0=$(vmstat_get pswpin)
 	out0=$(vmstat_get pswpout)
@@ -571,7 +567,7 @@ restart_round() {
 		[ "$line" = 0 ] || bad="$line of the hog's verifications during the kills found bad pages"
 	fi
 	if [ -n "$bad" ]; then
-		fail "kills($tag): $bad; served again after (ms):$all; holder log: $(tail -n 4 /tmp/holder.log | tr '\n' '|')"
+		fail "kills($tag): $bad; served again after (ms):$all; daemon log: $(tail -n 4 /var/log/vram-swapd.log | tr '\n' '|')"
 	else
 		n=$(dmesg | grep -c 'reconnected socket')
 		line=$(dmesg | grep -c 'Possible stuck request')
@@ -585,15 +581,12 @@ restart_round() {
 	fi
 	stop_hog "$tag"
 	umount "$PRESS"
-	out=$( { timeout -s KILL 300 swapoff "$dev" && nbd-client -d "$dev"; } 2>&1) ||
-		fail "teardown($tag): $(echo "$out" | tail -n 3 | tr '\n' '|')"
-	kill -TERM "$holder"
-	wait "$holder"
-	rc=$?
-	if [ "$rc" = 0 ] && [ -z "$(swap_dev)" ] && wait_for 10 nbd_all_free; then
-		pass "teardown($tag): swap off, $dev detached, holder and daemon exited 0"
+	pid=$(daemon_pid)
+	if out=$(timeout -s KILL 300 vram-swap-teardown 2>&1) && [ -z "$(swap_dev)" ] && wait_for 10 nbd_all_free && wait_for 10 gone "$holder" &&
+		wait_for 10 gone "$pid"; then
+		pass "teardown($tag): swap off, $dev detached, daemon $pid and holder $holder gone"
 	else
-		fail "teardown($tag): holder exit $rc, swaps '$(swap_dev)': $(tail -n 3 /tmp/holder.log | tr '\n' '|')"
+		fail "teardown($tag): swaps '$(swap_dev)', holder $([ -d "/proc/$holder" ] && echo alive || echo gone): $(echo "$out" | tail -n 3 | tr '\n' '|')"
 	fi
 	check_kernel "$tag"
 }
