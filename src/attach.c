@@ -81,6 +81,36 @@ static int make_conn(struct vs_attach *a, const struct vs_exports *x, const stru
 	return sp[1];
 }
 
+/* Whether /sys/block/nbdN/backend says name: the kernel's word on whose
+ * device it is (absent once it is disconnected). */
+static bool still_ours(int nbd, const char *name, char *seen, size_t n)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/sys/block/nbd%d/backend", nbd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd < 0 ? -1 : read(fd, seen, n - 1);
+	if (fd >= 0)
+		close(fd);
+	if (got < 0) {
+		snprintf(seen, n, "not connected");
+		return false;
+	}
+	seen[got] = 0;
+	seen[strcspn(seen, "\n")] = 0;
+	return !strcmp(seen, name);
+}
+
+int vs_attach_device(struct vs_attach *a, unsigned idx)
+{
+	struct vs_exports x;
+	struct vs_export e;
+	if (idx >= VS_MAX_CHUNKS || !a->nbd[idx] || find_export(a, &x, idx, &e))
+		return -1;
+	char name[192], seen[192];
+	backend_name(a, idx, e.cookie, name, sizeof name);
+	return still_ours((int)a->nbd[idx] - 1, name, seen, sizeof seen) ? (int)a->nbd[idx] - 1 : -1;
+}
+
 int vs_attach_chunk(struct vs_attach *a, unsigned idx, int nbd, unsigned conns, int *dev,
                     char *why, size_t n)
 {
@@ -88,6 +118,12 @@ int vs_attach_chunk(struct vs_attach *a, unsigned idx, int nbd, unsigned conns, 
 	struct vs_export e;
 	if (find_export(a, &x, idx, &e)) {
 		snprintf(why, n, "there is no chunk %u", idx);
+		return -1;
+	}
+	/* Two devices on one chunk would be two swap areas on the same pages. */
+	int already = vs_attach_device(a, idx);
+	if (already >= 0) {
+		snprintf(why, n, "chunk %u is attached as /dev/nbd%d already", idx, already);
 		return -1;
 	}
 	int kfd[VS_GIVEN_MAX];
@@ -134,25 +170,6 @@ int vs_attach_chunk(struct vs_attach *a, unsigned idx, int nbd, unsigned conns, 
 	return 0;
 }
 
-/* Whether /sys/block/nbdN/backend says name: the kernel's word on whose
- * device it is (absent once it is disconnected). */
-static bool still_ours(int nbd, const char *name, char *seen, size_t n)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/sys/block/nbd%d/backend", nbd);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got = fd < 0 ? -1 : read(fd, seen, n - 1);
-	if (fd >= 0)
-		close(fd);
-	if (got < 0) {
-		snprintf(seen, n, "not connected");
-		return false;
-	}
-	seen[got] = 0;
-	seen[strcspn(seen, "\n")] = 0;
-	return !strcmp(seen, name);
-}
-
 /* One new connection into a dead slot of nbdN: 1 taken, 0 no dead slot
  * (yet), -1 refused (why[] says). */
 static int reconnect_one(struct vs_attach *a, const struct vs_exports *x,
@@ -172,17 +189,6 @@ static int reconnect_one(struct vs_attach *a, const struct vs_exports *x,
 	bool taken = !rc && poll(&p, 1, 0) == 0;
 	close(probe);
 	return rc ? -1 : taken;
-}
-
-int vs_attach_device(struct vs_attach *a, unsigned idx)
-{
-	struct vs_exports x;
-	struct vs_export e;
-	if (idx >= VS_MAX_CHUNKS || !a->nbd[idx] || find_export(a, &x, idx, &e))
-		return -1;
-	char name[192], seen[192];
-	backend_name(a, idx, e.cookie, name, sizeof name);
-	return still_ours((int)a->nbd[idx] - 1, name, seen, sizeof seen) ? (int)a->nbd[idx] - 1 : -1;
 }
 
 void vs_attach_resume(struct vs_attach *a)
