@@ -14,6 +14,9 @@
  *
  *   vram-swap-holder [--quiet] -- COMMAND [ARG...]
  *
+ * A daemon that hands its pages over (exit status 75) is started again at
+ * once: the binary on disk, which an upgrade may have replaced.
+ *
  * Exits with the daemon's status once it exits by itself (0 after a
  * drain, 4 when it refused what it was handed), 1 on its own errors, when
  * the daemon failed to start five times in a row, or when it died having
@@ -299,20 +302,27 @@ int main(int argc, char **argv)
 				    "crash-safe: see its status): not starting it again", (int)child);
 				return 1;
 			}
+			/* Handed over (an in-place restart or upgrade): the binary on
+			 * disk now takes the same pages. */
+			bool handed = WIFEXITED(st) && WEXITSTATUS(st) == 75 && ready;
 			fails = ready ? 0 : fails + 1;
 			if (fails >= MAX_FAILS) {
 				say("the daemon failed to start %d times in a row: giving up, and with "
 				    "it the %u descriptors held", MAX_FAILS, nheld);
 				return 1;
 			}
-			if (!quiet)
+			if (handed)
+				say("the daemon (pid %d) handed its pages over: starting %s with the %u "
+				    "descriptors held", (int)child, cmd[0], nheld);
+			else if (!quiet)
 				say("the daemon (pid %d) %s %d: starting it again with %u descriptors "
 				    "held", (int)child, WIFSIGNALED(st) ? "was killed by signal" :
 				    "exited with status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
 				    nheld);
 			ready = false;
 			struct timespec pause = { 0, 100 * 1000 * 1000 * (long)(fails + 1) };
-			nanosleep(&pause, NULL);
+			if (!handed)
+				nanosleep(&pause, NULL);
 			child = start(cmd, sock_name);
 			if (child < 0)
 				return 1;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "log.h"
 #include "power.h"
 #include "unixsock.h"
@@ -292,6 +293,23 @@ static void cmd_attach(struct vs_control *c, const char *arg, struct vs_ctl_repl
 	say(r, "device nbd%d\nok\n", dev);
 }
 
+static void cmd_handover(struct vs_control *c, const char *arg, struct vs_ctl_reply *r)
+{
+	const struct vs_handover *ho = c->attach->ho;
+	if (arg) {
+		say(r, "error: handover takes no argument, not '%s'\n", arg);
+	} else if (!ho->durable) {
+		say(r, "error: the pages cannot outlive this daemon (%s): it is replaced only "
+		    "by vram-swap-teardown and vram-swap-setup\n", ho->why);
+	} else if (atomic_load(&c->draining)) {
+		say(r, "error: the daemon is stopping: it drains until its clients detach\n");
+	} else {
+		vs_log(LOG_NOTICE, "control: handing every page over to the next daemon");
+		atomic_store(&c->handover, true);
+		say(r, "ok\n");
+	}
+}
+
 static void cmd_cap(struct vs_control *c, const char *arg, struct vs_ctl_reply *r)
 {
 	struct vs_size s;
@@ -434,11 +452,18 @@ static void run_command(struct vs_control *c, struct vs_ctl_conn *k)
 		cmd_cap(c, arg, r);
 	} else if (!strcmp(line, "attach")) {
 		cmd_attach(c, arg, r);
+	} else if (!strcmp(line, "handover")) {
+		cmd_handover(c, arg, r);
 	} else {
 		say(r, "error: unknown command '%s' (chunks, gpus, target, wait GEN, add [GPU], "
-		    "free CHUNK, cap SIZE|N%%|max, attach CHUNK NBD CONNS)\n", line);
+		    "free CHUNK, cap SIZE|N%%|max, attach CHUNK NBD CONNS, handover)\n", line);
 	}
 	answer(k);
+	/* The answer is on its way (a few bytes, sent at once): now wake the
+	 * main thread, which exits. */
+	uint64_t one = 1;
+	if (atomic_load(&c->handover) && write(c->wake_fd, &one, sizeof one) < 0)
+		vs_log(LOG_WARNING, "control: waking the main thread: %m");
 }
 
 /* Reads what k's client sent; runs the line once it is whole. */

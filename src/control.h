@@ -19,6 +19,9 @@
  *                     connections (attach.h): device nbdN
  *   cap SIZE|N%|max   the most the tier may hold (resize, yield); N% is of
  *                     the VRAM others do not use
+ *   handover          the daemon exits, leaving every page to the keeper for
+ *                     the next daemon (an in-place restart or upgrade);
+ *                     refused where the pages cannot outlive it
  *
  * A number (IDX, GPU, GEN) is decimal digits only, without leading zeros;
  * anything else is refused, quoted. One thread serves every connection
@@ -81,6 +84,8 @@ struct vs_control {
 	bool started;
 	_Atomic bool stop;
 	_Atomic bool draining;    /* set by the main thread: no more chunks */
+	_Atomic bool handover;    /* set here: the main thread exits, freeing nothing */
+	int wake_fd;              /* the main thread's eventfd */
 };
 
 /* Samples every GPU and steps the policy (the control thread does this

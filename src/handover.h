@@ -35,6 +35,10 @@ struct vs_config;
 
 /* The exit status of a daemon that could not adopt what it was handed. */
 #define VS_EXIT_ADOPT 4
+/* The exit status of a daemon that handed its pages to the next one
+ * (`handover`): the keeper starts the installed binary again at once
+ * (the unit's RestartForceExitStatus=, vram-swap-holder). */
+#define VS_EXIT_HANDOVER 75
 
 struct vs_handover {
 	bool durable;          /* every GPU can share its memory, and a keeper listens */

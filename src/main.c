@@ -186,6 +186,19 @@ static void cleanup(struct daemon *d)
 		unlink(d->cfg.status_file);
 }
 
+/* Exits leaving every page, page map and the record with the keeper, as
+ * a crash would, but at a moment of the daemon's choosing: nothing is
+ * freed, so nothing a client was told is lost. Requests the kernel sent
+ * and got no answer to are sent again to the next daemon. */
+static _Noreturn void hand_over(struct daemon *d)
+{
+	vs_log(LOG_NOTICE, "handing over: exiting with %u client(s) attached; the next "
+	       "daemon serves the same pages", atomic_load(&d->srv.clients));
+	vs_notify("STOPPING=1");
+	vs_log_stop();
+	_exit(VS_EXIT_HANDOVER);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -253,12 +266,14 @@ int main(int argc, char **argv)
 	d.att = (struct vs_attach){ .srv = &d.srv, .src = &d.src, .ho = &d.ho,
 	                           .wait_s = d.cfg.restart_wait };
 	d.ctl.attach = &d.att;
+	d.ctl.wake_fd = -1;
 	bool up = !vs_server_start(&d.srv, d.gp, d.ngpus, &d.src, d.cfg.max_clients) &&
 	          !vs_server_listen(&d.srv, d.cfg.socket_path);
 	/* The kernel's devices wait for the adopted chunks: give them new
 	 * connections first, before anything else is let in. */
 	if (up && d.ho.adopted)
 		vs_attach_resume(&d.att);
+	d.ctl.wake_fd = d.srv.wake_fd;
 	if (!up || vs_control_start(&d.ctl, d.cfg.socket_path)) {
 		vs_control_stop(&d.ctl);
 		cleanup(&d);
@@ -314,6 +329,8 @@ int main(int argc, char **argv)
 			if (read(d.srv.wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
 				vs_log(LOG_WARNING, "reading the wake-up event: %m");
 		}
+		if (atomic_load(&d.ctl.handover))
+			hand_over(&d);
 		vs_server_reap(&d.srv);
 		if (listening && (p[2].revents & POLLIN))
 			vs_server_accept(&d.srv);

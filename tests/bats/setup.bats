@@ -470,3 +470,23 @@ swapon -p 1000 --discard=pages /dev/nbd0"
 	assert_equal "$(readlink "/proc/$pid/fd/0")" /dev/null
 	assert_equal "$(readlink "/proc/$pid/fd/2")" "$T/vram-swapd.log"
 }
+
+@test "setup: --restart with nothing set up has nothing to restart" {
+	run "$SETUP" --restart
+	assert_success
+	assert_output --partial "vram-swap is not set up; nothing to restart"
+	assert_equal "$(calls)" ""
+}
+
+@test "setup: --restart refuses a daemon whose pages cannot outlive it, touching nothing" {
+	local pid
+	pid=$(start_stub_daemon)
+	write_state "$pid" direct
+	swap_on_nbd0
+	run "$SETUP" --restart
+	assert_failure 1
+	assert_output "vram-swap-setup: error: cannot restart vram-swapd in place: its pages cannot outlive it (nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)); the installed version runs after vram-swap-teardown && vram-swap-setup"
+	assert_equal "$(calls)" ""
+	kill -0 "$pid"
+	kill "$pid"
+}

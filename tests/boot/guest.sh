@@ -736,24 +736,68 @@ step_suspend() {
 	clear_tmpfs
 }
 
-step_reinstall() {
-	local pid out deb t0=$SECONDS why
-	pid=$(daemon_pids)
-	deb=$(echo "$PAY"/*.deb)
-	out=$(dpkg -i "$deb" 2>&1) || { fail "reinstall: dpkg -i exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
-	printf '    reinstall: %s\n' "${out//$'\n'/$'\n'    reinstall: }"
-	if [ "$(daemon_pids)" != "$pid" ]; then
-		fail "reinstall: daemon was $pid, now '$(daemon_pids)'"
+# dpkg -i of the same package with a higher version while swap is in use:
+# the postinst replaces the daemon in place (vram-swap-setup --restart,
+# whose systemctl restart hands the pages over): a new daemon from the new
+# binary serves the same pages; nothing is swapped off.
+step_upgrade() {
+	local pid new out deb t0=$SECONDS why since ver log
+	pid=$(systemctl show -P MainPID "$UNIT")
+	deb=$(echo "$PAY"/upgrade/*.deb)
+	ver=$(dpkg-deb -f "$deb" Version)
+	since=$(date +%s)
+	out=$(dpkg -i "$deb" 2>&1) || { fail "upgrade: dpkg -i exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
+	printf '    upgrade: %s\n' "${out//$'\n'/$'\n'    upgrade: }"
+	new=$(systemctl show -P MainPID "$UNIT")
+	log=$(journalctl -b -q -o cat -u "$UNIT" --since "@$since")
+	if ! echo "$out" | grep -q "vram-swapd restarted in place (pid $pid, now $new): swap stayed on $DEV"; then
+		fail "upgrade: the postinst did not restart the daemon in place (it was $pid, now $new)"
+	elif [ "$(readlink "/proc/$new/exe")" != /usr/sbin/vram-swapd ]; then
+		fail "upgrade: daemon $new runs '$(readlink "/proc/$new/exe")', not the upgraded /usr/sbin/vram-swapd"
 	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
-		fail "reinstall: swap or device gone: '$(any_nbd_swap)'"
-	elif [ "$(dpkg-query -W -f='${Status}' vram-swap)" != "install ok installed" ]; then
-		fail "reinstall: dpkg says '$(dpkg-query -W -f='${Status}' vram-swap)'"
+		fail "upgrade: swap or device gone: '$(any_nbd_swap)'"
+	elif [ "$(dpkg-query -W -f='${Status} ${Version}' vram-swap)" != "install ok installed $ver" ]; then
+		fail "upgrade: dpkg says '$(dpkg-query -W -f='${Status} ${Version}' vram-swap)', wanted $ver installed"
+	elif echo "$log" | grep -q swapoff; then
+		fail "upgrade: something swapped off: $(echo "$log" | grep swapoff | head -n 2 | oneline)"
+	elif ! echo "$log" | grep -q "restarting in place: vram-swapd handed the pages on $DEV to the next daemon"; then
+		fail "upgrade: the unit's stop did not hand the pages over: $(echo "$log" | tail -n 5 | oneline)"
 	elif ! why=$(unit_fresh); then
-		fail "reinstall: $why"
-	elif ! why=$(end_state reinstall "$t0" $ACTIVE $ACTIVE); then
+		fail "upgrade: $why"
+	elif ! why=$(end_state upgrade "$t0" $ACTIVE $ACTIVE); then
+		fail "$why"
+	elif check_serving upgrade; then
+		pass "upgrade: dpkg -i $ver with swap on $DEV: daemon $pid replaced in place by $new (/usr/sbin/vram-swapd), $(wc -l <"$STATE_DIR/press.sha256") tmpfs files intact, no swapoff; $why"
+	fi
+}
+
+# systemctl restart under swap pressure: the unit's stop hands the pages
+# to the next daemon instead of swapping off, and every page is there.
+step_restart() {
+	local pid new since t0=$SECONDS why log out
+	pid=$(systemctl show -P MainPID "$UNIT")
+	since=$(date +%s)
+	if ! out=$(timeout -s KILL 300 systemctl restart "$UNIT" 2>&1); then
+		fail "restart: systemctl restart exited $?: $out: $(journalctl -b -q -o cat -u "$UNIT" | tail -n 4 | oneline)"
+		return 1
+	fi
+	new=$(systemctl show -P MainPID "$UNIT")
+	log=$(journalctl -b -q -o cat -u "$UNIT" --since "@$since")
+	verify_all restart || return 1
+	if [ "$new" = "$pid" ] || ! wait_for 30 new_main "$pid"; then
+		fail "restart: daemon $pid, now $new: $(echo "$log" | tail -n 4 | oneline)"
+	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		fail "restart: swap or device gone: '$(any_nbd_swap)'"
+	elif echo "$log" | grep -q swapoff; then
+		fail "restart: something swapped off: $(echo "$log" | grep swapoff | head -n 2 | oneline)"
+	elif ! echo "$log" | grep -q "restarting in place: vram-swapd handed the pages on $DEV to the next daemon"; then
+		fail "restart: the unit's stop did not hand the pages over: $(echo "$log" | tail -n 5 | oneline)"
+	elif ! echo "$log" | grep -q "re-attached to $DEV"; then
+		fail "restart: the new daemon did not say it took $DEV back: $(echo "$log" | tail -n 5 | oneline)"
+	elif ! why=$(end_state restart "$t0" $ACTIVE $ACTIVE); then
 		fail "$why"
 	else
-		pass "reinstall: same daemon $pid serving, swap on $DEV, units loaded and current; $why"
+		pass "restart: systemctl restart under pressure: daemon $pid handed over to $new in $((SECONDS - t0)) s, swap on $DEV throughout, no swapoff; $VERIFIED; $why"
 	fi
 }
 
@@ -975,9 +1019,10 @@ rebooted)
 	save
 	step_swap_at_boot || finish
 	step_suspend
-	step_reinstall
+	step_upgrade
 	pressure 3 160 || finish
 	step_crash
+	step_restart
 	step_remove_refused
 	free_memory 3
 	step_remove

@@ -69,6 +69,14 @@ ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -static -D_GNU_SOURCE -Isrc -o "$pa
 	"$here/fdprobe.c" src/notify.c src/log.c -pthread ||
 	die "cannot build the file descriptor store probe"
 cp "$deb" "$pay/"
+# The upgrade: the same package under a higher version, as dpkg sees one.
+up=$work/upgrade
+rm -rf "$up"
+dpkg-deb -R "$deb" "$up" || die "dpkg-deb -R $deb failed"
+sed -i "s/^Version: .*/&+up1/" "$up/DEBIAN/control"
+mkdir -p "$pay/upgrade"
+dpkg-deb -b "$up" "$pay/upgrade/" >/dev/null || die "cannot build the upgrade package"
+rm -rf "$up"
 install -m 0755 "$here/guest.sh" "$pay/guest.sh"
 install -m 0644 "$here/envfiles.sh" "$pay/envfiles.sh"
 rm -f "$out/payload.img"
@@ -220,7 +228,7 @@ fi
 steps="boot(1) install envfile fdstore configure setup pressure(1) status status-json free(1) stop-fits
 	setup-again pressure(2) stop-refused after-stop-refused free(2) teardown enable kernel-log(1)
 	boot(2) swap-at-boot pressure(suspend) free(suspend) suspend after-resume after-resume-data
-	reinstall pressure(3) crash remove-refused after-remove-refused free(3) remove purge
+	upgrade pressure(3) crash restart remove-refused after-remove-refused free(3) remove purge
 	install-again setup-after-purge pressure(4) free(4) teardown-clean kernel-log(2)"
 for s in $steps; do
 	grep -qF "BOOT: PASS $s:" "$con" || bad "step $s did not pass"

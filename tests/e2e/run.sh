@@ -165,7 +165,7 @@ if [ "$mode" = local ] && [ "$elastic" = 1 ]; then
 	done
 fi
 if [ "$mode" = local ] && [ "$restarts" -gt 0 ]; then
-	for s in setup kills verify swapping free teardown kernel-log; do
+	for s in setup kills in-place verify swapping free teardown kernel-log; do
 		steps="$steps $s(restart)"
 	done
 fi

@@ -216,6 +216,42 @@ class Handover(Base):
         os.kill(holder.pid, signal.SIGTERM)
         self.assertEqual(holder.wait(timeout=20), 0, self.tier.logtext())
 
+    def ctl(self, cmd):
+        return subprocess.run([DAEMON, "--socket", self.tier.sock, "--ctl", cmd],
+                              capture_output=True, text=True, timeout=20)
+
+    def test_handover_under_the_holder_starts_the_next_daemon_on_the_same_pages(self):
+        with open(self.tier.log, "w") as log:
+            holder = self.spawn(subprocess.Popen([HOLDER, "--"] + self.tier.args(), stdout=log,
+                                                 stderr=subprocess.STDOUT))
+        st = self.tier.wait_serving()
+        want = self.fill()
+        # A client attached throughout, as the kernel is: the handover does
+        # not wait for it to leave.
+        h = nbd.NBD()
+        h.set_export_name("vram-swap.1")
+        h.connect_unix(self.tier.sock)
+        r = self.ctl("handover")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        st2 = self.tier.wait_serving(other_than=st["pid"])
+        self.assertEqual(holder.poll(), None, "the holder must stay")
+        self.check(want)
+        self.assertIn("handing over: exiting with 1 client(s) attached",
+                      self.tier.logtext())
+        self.assertIn("handed its pages over: starting %s with the 9 descriptors held" % DAEMON,
+                      self.tier.logtext())
+        self.assertIn("the pages an earlier daemon left, handed over", self.tier.logtext())
+        with self.assertRaises(nbd.Error):
+            h.pread(4096, 0)
+        # The next one hands over too, and a clean stop still lets go of all.
+        self.assertEqual(self.ctl("handover").returncode, 0)
+        self.tier.wait_serving(other_than=st2["pid"])
+        self.check(want)
+        self.assertEqual(self.ctl("handover now").stderr,
+                         "vram-swapd: handover takes no argument, not 'now'\n")
+        os.kill(holder.pid, signal.SIGTERM)
+        self.assertEqual(holder.wait(timeout=20), 0, self.tier.logtext())
+
     def handed_over(self):
         """A daemon run by the keeper, its data, and the daemon killed."""
         k = Keeper(self.tier)
@@ -314,6 +350,21 @@ class Status(Base):
         self.assertIn("nothing keeps the pages while no daemon runs" if DURABLE else
                       "GPU 0 cannot export its memory as a file descriptor",
                       st["crash_safe_why"])
+
+    def test_without_a_keeper_no_handover(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "FDSTORE")}
+        with open(self.tier.log, "w") as log:
+            p = self.spawn(subprocess.Popen(self.tier.args(), stdout=log,
+                                            stderr=subprocess.STDOUT, env=env))
+        st = self.tier.wait_serving()
+        r = subprocess.run([DAEMON, "--socket", self.tier.sock, "--ctl", "handover"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "vram-swapd: the pages cannot outlive this daemon (%s): "
+                         "it is replaced only by vram-swap-teardown and vram-swap-setup\n"
+                         % st["crash_safe_why"])
+        time.sleep(0.5)
+        self.assertIsNone(p.poll(), "the daemon must keep serving")
 
     @unittest.skipIf(DURABLE, "the GPU can export its memory")
     def test_not_crash_safe_and_never_started_again_empty(self):

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # make_root DIR: a throwaway root in which dpkg runs the package's maintainer
 # scripts for real (dpkg --root chroots into it). It holds this host's own
-# copies of what those scripts use (dash, coreutils, grep, sed, perl-base and
+# copies of what those scripts use (dash, bash for vram-swap-setup, coreutils, grep, sed, perl-base and
 # init-system-helpers' deb-systemd-helper) plus the libraries they load,
 # and a dpkg database saying the package's dependencies are installed.
 # Why not debootstrap: it downloads a whole system (minutes, network); this
@@ -10,7 +10,7 @@
 # nvidia-smi and friends, modprobe, swapon/swapoff, nbd-client, and a fake
 # libcuda.so.1 that records any process loading it. Their log is
 # DIR/calls.log.
-ROOT_PKGS="dash coreutils grep sed findutils debianutils diffutils perl-base init-system-helpers"
+ROOT_PKGS="dash bash coreutils grep sed findutils debianutils diffutils perl-base init-system-helpers"
 
 make_root() {
 	local r=$1 p f
@@ -72,6 +72,14 @@ make_root() {
 mark() { mark_at=$(wc -l < "$R/calls.log"); }
 calls() { tail -n +"$((mark_at + 1))" "$R/calls.log"; }
 fake_daemon() { mkdir -p "$R/proc/4242"; echo vram-swapd > "$R/proc/4242/comm"; }
+# tier_record: what setup and the fake daemon leave in /run for a tier
+# whose pages cannot outlive the daemon.
+tier_record() {
+	mkdir -p "$R/run/vram-swap"
+	printf '%s\n' mode=systemd pid=4242 chunk.0=/dev/nbd0 > "$R/run/vram-swap/setup.state"
+	printf '%s\n' pid=4242 state=serving crash_safe=no \
+		"crash_safe_why=GPU 0 cannot export its memory as a file descriptor" > "$R/run/vram-swap/status"
+}
 teardown_stub() {	# teardown_stub EXIT: records its call, stops the fake daemon on success
 	printf '#!/bin/sh\necho "vram-swap-teardown $*" >> /calls.log\n[ %s -eq 0 ] && rm -rf /proc/4242\nexit %s\n' "$1" "$1" \
 		> "$R/usr/sbin/vram-swap-teardown"

@@ -31,8 +31,8 @@ scripts=$(cat "$WORK"/control/{preinst,postinst,prerm,postrm} 2>/dev/null)
 check "maintainer scripts never start, restart or stop a unit" \
 	lacks_re "$scripts" '(deb-systemd-invoke|systemctl|invoke-rc\.d)[^#]*(start|restart|stop|try-restart|reload-or-restart)'
 check "maintainer scripts never touch the GPU" lacks_re "$scripts" 'nvidia|cuda|/dev/nvidia'
-check "postinst tells how the new version takes over" \
-	has_re "$(cat "$WORK/control/postinst")" "vram-swap-teardown && vram-swap-setup"
+check "postinst replaces the daemon only through vram-swap-setup --restart" \
+	has_re "$(cat "$WORK/control/postinst")" '^	vram-swap-setup --restart \|\| true$'
 check "prerm detaches through vram-swap-teardown on remove" \
 	has_re "$(cat "$WORK/control/prerm")" '^	if ! vram-swap-teardown; then'
 check "postrm clears /run/vram-swap on purge" \

@@ -30,12 +30,26 @@ echo "# local edit" >> "$R/etc/default/vram-swap"
 fake_daemon
 mark
 if D -i "$DEB" > "$WORK/upgrade.log" 2>&1; then ok "dpkg -i again: upgraded"; else fail "upgrade"; sed 's/^/       /' "$WORK/upgrade.log"; fi
-check "upgrade says the new version runs after the next teardown && setup" \
-	has_re "$(cat "$WORK/upgrade.log")" "the new version runs after the next 'vram-swap-teardown && vram-swap-setup'"
+check "upgrade without a tier set up ran no vram-swap-setup" lacks_re "$(cat "$WORK/upgrade.log")" 'vram-swap-setup'
 check "upgrade kept the local edit of the conffile" grep -qx '# local edit' "$R/etc/default/vram-swap"
 check "upgrade neither stopped nor restarted anything" lacks_re "$(calls)" 'systemctl.*(start|stop|restart)|vram-swap-teardown'
 check "upgrade left the running daemon alone" test -f "$R/proc/4242/comm"
 check "upgrade reloaded systemd (the new unit files are the ones used)" has_line "$(calls)" "systemctl --system daemon-reload"
+
+# upgrade with a tier set up: the daemon is replaced in place by
+# vram-swap-setup --restart, after the reload so that the new unit runs
+# too. The package's own script runs, and refuses a tier that is not
+# crash-safe, saying why; the upgrade goes on either way.
+tier_record
+mark
+if D -i "$DEB" > "$WORK/upgrade2.log" 2>&1; then ok "dpkg -i with a tier set up: upgraded"; else fail "upgrade with a tier"; sed 's/^/       /' "$WORK/upgrade2.log"; fi
+same_text "upgrade with a tier: the reload, and the refusal touched nothing" \
+	"systemctl --system daemon-reload" "$(calls)"
+check "upgrade with a tier left the running daemon alone" test -f "$R/proc/4242/comm"
+check "upgrade with a tier says why the old daemon stays" \
+	has_re "$(cat "$WORK/upgrade2.log")" "cannot restart vram-swapd in place: its pages cannot outlive it \\(GPU 0 cannot export its memory as a file descriptor\\); the installed version runs after vram-swap-teardown && vram-swap-setup"
+same_text "status after the upgrade with a tier" "install ok installed" "$(pkg_status)"
+rm -rf "$R/run/vram-swap"
 
 # remove while the daemon runs and teardown fails: refused
 teardown_stub 1

@@ -27,11 +27,18 @@ echo "# local edit" >> "$R/etc/default/vram-swap"
 fake_daemon
 mark
 if RP -U --replacepkgs "$RPM" > "$WORK/rupgrade.log" 2>&1; then ok "rpm -U --replacepkgs: reinstalled"; else fail "rpm -U"; sed 's/^/       /' "$WORK/rupgrade.log"; fi
-check "upgrade says the new version runs after the next teardown && setup" \
-	has_re "$(cat "$WORK/rupgrade.log")" "the new version runs after the next 'vram-swap-teardown && vram-swap-setup'"
+check "upgrade without a tier set up ran no vram-swap-setup" lacks_re "$(cat "$WORK/rupgrade.log")" 'vram-swap-setup'
 check "upgrade kept the local edit (%config(noreplace))" grep -qx '# local edit' "$R/etc/default/vram-swap"
 check "upgrade neither stopped nor restarted anything" lacks_re "$(calls)" 'systemctl.*(start|stop|restart|--now)|vram-swap-teardown'
 check "upgrade reloaded systemd" has_line "$(calls)" "systemctl daemon-reload"
+
+tier_record
+mark
+if RP -U --replacepkgs "$RPM" > "$WORK/rupgrade2.log" 2>&1; then ok "rpm -U with a tier set up: reinstalled"; else fail "rpm -U with a tier"; sed 's/^/       /' "$WORK/rupgrade2.log"; fi
+check "upgrade with a tier neither stopped nor restarted a unit itself" lacks_re "$(calls)" 'systemctl.*(start|stop|restart|--now)|vram-swap-teardown'
+check "upgrade with a tier says why the old daemon stays" \
+	has_re "$(cat "$WORK/rupgrade2.log")" "cannot restart vram-swapd in place: its pages cannot outlive it \\(GPU 0 cannot export its memory as a file descriptor\\); the installed version runs after vram-swap-teardown && vram-swap-setup"
+rm -rf "$R/run/vram-swap"
 
 teardown_stub 1
 mark

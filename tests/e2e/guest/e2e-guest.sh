@@ -573,9 +573,39 @@ restart_round() {
 		line=$(dmesg | grep -c 'Possible stuck request')
 		pass "kills($tag): $RESTARTS kill -9s; from each kill to a new request served (ms):$all; p50 $(echo "$all" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') ms, max $(echo "$all" | tr ' ' '\n' | sort -n | tail -n 1) ms; the kernel logged $n reconnected sockets and $line requests in flight at a kill, sent again"
 	fi
+	# An in-place restart (what a package upgrade runs): the daemon hands
+	# its pages over, with a verification going on, and the holder starts
+	# the binary on disk; swap stays on.
+	all="" bad=""
+	for ((i = 1; i <= 3; i++)); do
+		pid=$(daemon_pid)
+		wait_for 300 hog_answered "$HOG_RUNS" || { bad="restart $i: the hog did not answer"; break; }
+		kill -USR1 "$HOG_PID"
+		HOG_RUNS=$((HOG_RUNS + 1))
+		sleep "0.$((RANDOM % 10))"
+		t0=$(uptime_ms)
+		out=$(timeout -s KILL 120 vram-swap-setup --restart 2>&1) || { bad="restart $i: vram-swap-setup --restart exited $?: $(echo "$out" | tail -n 3 | tr '\n' '|')"; break; }
+		all="$all $(($(uptime_ms) - t0))"
+		line=$(sed -n 's/^pid=//p' /run/vram-swap/setup.state)
+		if [ "$(daemon_pid)" = "$pid" ] || [ "$line" != "$(daemon_pid)" ] || [ "$(swap_dev)" != "$dev" ] ||
+			! echo "$out" | grep -q "restarted in place (pid $pid, now $line): swap stayed on $dev"; then
+			bad="restart $i: daemon $pid, now '$(daemon_pid)', recorded '$line', swap '$(swap_dev)': $(echo "$out" | tr '\n' '|')"
+			break
+		fi
+	done
+	if [ -z "$bad" ]; then
+		wait_for 300 hog_answered "$HOG_RUNS" || bad="the hog did not answer its last verification"
+		line=$(grep -c 'verify(usr1) BAD' "$HOG_LOG")
+		[ "$line" = 0 ] || bad="$line of the hog's verifications found bad pages"
+	fi
+	if [ -n "$bad" ]; then
+		fail "in-place($tag): $bad; daemon log: $(tail -n 4 /var/log/vram-swapd.log | tr '\n' '|')"
+	else
+		pass "in-place($tag): 3 vram-swap-setup --restart under pressure, each a new daemon on the same pages, swap on $dev throughout; each took (ms):$all"
+	fi
 	verify_all "verify($tag)"
 	if [ "$(vmstat_get pswpin)" -gt "$in0" ] && [ "$(vmstat_get pswpout)" -gt "$out0" ]; then
-		pass "swapping($tag): pswpin +$(($(vmstat_get pswpin) - in0)) pswpout +$(($(vmstat_get pswpout) - out0)) pages across the kills"
+		pass "swapping($tag): pswpin +$(($(vmstat_get pswpin) - in0)) pswpout +$(($(vmstat_get pswpout) - out0)) pages across the kills and restarts"
 	else
 		fail "swapping($tag): pswpin/pswpout did not rise across the kills"
 	fi
