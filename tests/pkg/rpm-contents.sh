@@ -21,7 +21,7 @@ scripts=$(q --scripts)
 check "scriptlets never start or restart the unit" lacks_re "$scripts" '(systemctl[^#]*(start|restart))|try-restart'
 check "scriptlets never touch the GPU" lacks_re "$scripts" 'nvidia|cuda|/dev/nvidia'
 check "%preun detaches through vram-swap-teardown on erase" has_re "$scripts" 'if ! /usr/sbin/vram-swap-teardown; then'
-check "%post tells how the new version takes over" has_re "$scripts" "vram-swap-teardown && vram-swap-setup"
+check "%post replaces the daemon only through vram-swap-setup --restart" has_re "$scripts" "^    /usr/sbin/vram-swap-setup --restart \|\| :$"
 check "%postun clears /run/vram-swap on erase" has_re "$scripts" 'rm -rf /run/vram-swap'
 # One scriptlet of `rpm -qp --scripts`, by its header word.
 scriptlet() { awk -v w="$1" '/^[a-z]+ scriptlet/ { on = ($1 == w) } on' <<<"$scripts"; }
@@ -45,4 +45,8 @@ check "with Fedora's macros: %systemd_post/_preun/_postun used" has_re "$fedora"
 check "with Fedora's macros: %systemd_preun used" has_re "$fedora" 'FEDORA_SYSTEMD_PREUN vram-swap.service'
 check "with Fedora's macros: %systemd_postun (no restart) used" has_re "$fedora" 'FEDORA_SYSTEMD_POSTUN vram-swap.service'
 check "with Fedora's macros: never _with_restart, no fallback systemctl" \
-	lacks_re "$fedora" 'WITH_RESTART|systemctl (daemon-reload|--no-reload)'
+	lacks_re "$fedora" 'WITH_RESTART|systemctl --no-reload'
+# Fedora reloads systemd after the transaction; an in-place restart during
+# it must read the new unit first.
+check "with Fedora's macros: the one daemon-reload is the in-place restart's" \
+	test "$(grep -c 'systemctl daemon-reload' <<<"$fedora") $(grep -A2 'systemctl daemon-reload' <<<"$fedora" | grep -c 'vram-swap-setup --restart')" = "1 1"
