@@ -12,7 +12,13 @@
  * device that waits for the daemon to come back. Exported VRAM cannot be
  * swapped; its descriptor is only held.
  *
- *   vram-swap-holder [--quiet] -- COMMAND [ARG...]
+ *   vram-swap-holder [--quiet] [--argv0 NAME] -- COMMAND [ARG...]
+ *
+ * Under systemd it is the unit's main process (vram-swap.service): a
+ * restart after a crash then needs nothing of PID 1, whose own memory may
+ * be in the very swap that waits for the daemon. The daemon's READY=1 and
+ * STATUS= go on to the holder's own $NOTIFY_SOCKET. --argv0 names the
+ * daemon's argv[0] ("@vram-swapd": spared at shutdown, as the holder is).
  *
  * A daemon that hands its pages over (exit status 75) is started again at
  * once: the binary on disk, which an upgrade may have replaced.
@@ -37,6 +43,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,6 +60,12 @@ static struct held {
 } held[MAX_FDS];
 static unsigned nheld;
 static bool quiet;
+static const char *argv0;        /* the daemon's argv[0], if not its path */
+/* The manager's notification socket (systemd's $NOTIFY_SOCKET), if any:
+ * the daemon's readiness and status go on to it. */
+static int up_fd = -1;
+static struct sockaddr_un up_sa;
+static socklen_t up_len;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -147,7 +160,8 @@ static void on_message(int sock, pid_t child, bool *ready)
 		return;
 	}
 	bool store = false, remove = false;
-	char name[64] = "stored";
+	char name[64] = "stored", up[sizeof buf];
+	size_t nup = 0;
 	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
 		if (!strcmp(line, "READY=1"))
 			*ready = true;
@@ -157,7 +171,17 @@ static void on_message(int sock, pid_t child, bool *ready)
 			remove = true;
 		else if (!strncmp(line, "FDNAME=", 7))
 			snprintf(name, sizeof name, "%s", line + 7);
+		/* Readiness and status only: the daemon's STOPPING=1 at a
+		 * handover or a drain is not the unit's, which the holder keeps
+		 * running. */
+		if (!strcmp(line, "READY=1") || !strncmp(line, "STATUS=", 7))
+			nup += (size_t)snprintf(up + nup, sizeof up - nup, "%s\n", line);
 	}
+	/* As the daemon does: a status line may be dropped, READY=1 waits up
+	 * to the socket's second. */
+	if (up_fd >= 0 && nup)
+		(void)sendto(up_fd, up, nup, MSG_NOSIGNAL | (strstr(up, "READY=1") ? 0 : MSG_DONTWAIT),
+		             (struct sockaddr *)&up_sa, up_len);
 	if (store)
 		for (int i = 0; i < nfds; i++)
 			hold(fds[i], name);
@@ -199,8 +223,11 @@ static void exec_daemon(char **argv, const char *sock_name)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execvp(argv[0], argv);
-	say("cannot run %s: %s", argv[0], strerror(errno));
+	const char *path = argv[0];
+	if (argv0)
+		argv[0] = (char *)argv0;
+	execvp(path, argv);
+	say("cannot run %s: %s", path, strerror(errno));
 	_exit(127);
 }
 
@@ -220,15 +247,29 @@ int main(int argc, char **argv)
 	for (; a < argc && strcmp(argv[a], "--"); a++) {
 		if (!strcmp(argv[a], "--quiet")) {
 			quiet = true;
+		} else if (!strcmp(argv[a], "--argv0") && a + 1 < argc) {
+			argv0 = argv[++a];
 		} else {
-			say("unknown option '%s'; usage: vram-swap-holder [--quiet] -- COMMAND [ARG...]",
-			    argv[a]);
+			say("unknown option '%s'; usage: vram-swap-holder [--quiet] [--argv0 NAME] -- "
+			    "COMMAND [ARG...]", argv[a]);
 			return 2;
 		}
 	}
 	if (a + 1 >= argc) {
-		say("usage: vram-swap-holder [--quiet] -- COMMAND [ARG...]");
+		say("usage: vram-swap-holder [--quiet] [--argv0 NAME] -- COMMAND [ARG...]");
 		return 2;
+	}
+	const char *up = getenv("NOTIFY_SOCKET");
+	if (up && (*up == '/' || *up == '@') && strlen(up) < sizeof up_sa.sun_path) {
+		up_sa.sun_family = AF_UNIX;
+		memcpy(up_sa.sun_path, up, strlen(up));
+		if (*up == '@')
+			up_sa.sun_path[0] = 0;
+		up_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(up));
+		up_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		struct timeval tv = { .tv_sec = 1 };
+		if (up_fd >= 0)
+			setsockopt(up_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	}
 	char **cmd = argv + a + 1;
 	if (mlockall(MCL_CURRENT | MCL_FUTURE))

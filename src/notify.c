@@ -2,6 +2,7 @@
 #include "notify.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +52,16 @@ static int send_msg(const char *msg, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof fd);
 	}
-	/* A manager that does not read (a full queue) must not stall the
-	 * daemon: a status line is dropped, a descriptor waits a second. */
+	/* A manager that does not read (a full queue: a datagram socket
+	 * queues only a few) must not stall the daemon: a status line is
+	 * dropped; a descriptor or READY=1, which the manager must have,
+	 * waits a second. */
+	bool must = fd >= 0 || !strcmp(msg, "READY=1");
 	struct timeval tv = { .tv_sec = 1 };
-	if (fd >= 0)
+	if (must)
 		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	int rc = 0;
-	if (sendmsg(s, &mh, MSG_NOSIGNAL | (fd >= 0 ? 0 : MSG_DONTWAIT)) < 0) {
+	if (sendmsg(s, &mh, MSG_NOSIGNAL | (must ? 0 : MSG_DONTWAIT)) < 0) {
 		rc = errno;
 		vs_log(LOG_WARNING, "cannot notify the service manager%s: %m",
 		       fd >= 0 ? " (handing over a descriptor)" : "");

@@ -45,22 +45,6 @@ vs_have_systemd() { [[ -d $VS_RUN/systemd/system ]]; }
 
 vs_unit_active() { systemctl is-active --quiet "$VS_UNIT" 2>/dev/null; }
 
-# True while systemd runs a restart job of the unit (systemctl restart or
-# try-restart, a package upgrade's): a start follows this stop. Asked of
-# systemd's own job object; any doubt reads as a plain stop.
-vs_unit_restarting() {
-	local obj job type
-	vs_have_systemd || return 1
-	obj=$(busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 \
-		org.freedesktop.systemd1.Manager GetUnit s "$VS_UNIT" 2>/dev/null) || return 1
-	obj=${obj#o \"}
-	obj=${obj%\"}
-	job=$(busctl get-property org.freedesktop.systemd1 "$obj" org.freedesktop.systemd1.Unit Job 2>/dev/null) || return 1
-	[[ $job =~ ^\(uo\)\ [1-9][0-9]*\ \"(/org/freedesktop/systemd1/job/[0-9]+)\"$ ]] || return 1
-	type=$(busctl get-property org.freedesktop.systemd1 "${BASH_REMATCH[1]}" org.freedesktop.systemd1.Job JobType 2>/dev/null) || return 1
-	[[ $type == 's "restart"' ]]
-}
-
 # swapon and swapoff must run in the mount namespace of PID 1: the kernel
 # prints a swap area's path relative to the namespace that enabled it, and
 # from anywhere else it is not /dev/nbdX. Namespace identities come from

@@ -181,7 +181,6 @@ stub_daemon() {
 		printf '#!/bin/bash\n'
 		printf '[[ ${1:-} == --check-config ]] && exec %q "$@"\n' "$VS_REAL_DAEMON"
 		printf 'template=%q\n' "$T/status.stub"
-		printf 'pidfile=%q\n' "$T/stubd.pid"
 		# Logged as a command line: the settings in its environment, in
 		# the daemon's order (that of --check-config), then its arguments.
 		printf 'keys=%q\n' "$("$VS_REAL_DAEMON" --check-config | sed 's/=.*//' | tr '\n' ' ')"
@@ -193,15 +192,6 @@ stub_daemon() {
 	# The status file's one chunk; STUB_DEVICE: the kernel has it already.
 	if [[ $4 == chunks ]]; then
 		echo "chunk 0 gpu 0 size 67108864 used 4096 stored 3 same 2 clients 1 device ${STUB_DEVICE:--} name ${STUB_EXPORT:-vram-swap.0}"
-		exit 0
-	fi
-	# STUB_HANDOVER: the answer to `handover` (refuse, or the daemon exits).
-	if [[ $4 == handover ]]; then
-		if [[ ${STUB_HANDOVER:-} == refuse ]]; then
-			echo "vram-swapd: the pages cannot outlive this daemon (not crash-safe): it is replaced only by vram-swap-teardown and vram-swap-setup" >&2
-			exit 1
-		fi
-		kill -TERM "$(cat "$pidfile")"
 		exit 0
 	fi
 	echo "vram-swapd: the stub daemon has no answer to '$4'" >&2
@@ -216,7 +206,6 @@ fi
 status=""
 while (($#)); do [[ $1 == --status-file ]] && status=$2; shift; done
 echo "vram-swapd: stub started" >&2
-echo $$ >"$pidfile"
 trap "exit 0" TERM INT
 if [[ -z ${STUB_DAEMON_HANG:-} && -n $status ]]; then
 	sed "s/^pid=.*/pid=$$/" "$template" >"$status.tmp"

@@ -36,12 +36,12 @@ install_here() {
 
 @test "systemd: the service has the settings swap over a daemon needs" {
 	unit=$REPO/systemd/vram-swap.service.in
-	for line in Type=notify Restart=on-failure FileDescriptorStoreMax=256 Environment=FDSTORE=256 \
+	for line in Type=notify Restart=no MemorySwapMax=0 \
 		LimitMEMLOCK=infinity OOMScoreAdjust=-1000 \
 		KillMode=process SendSIGKILL=no NotifyAccess=all RuntimeDirectory=vram-swap \
 		RuntimeDirectoryMode=0700 Wants=modprobe@nbd.service \
 		EnvironmentFile=-@SYSCONFDIR@/default/vram-swap \
-		"ExecStart=@@SBINDIR@/vram-swapd @vram-swapd --status-file /run/vram-swap/status" \
+		"ExecStart=@@LIBEXECDIR@/vram-swap-holder @vram-swap-holder --argv0 @vram-swapd -- @SBINDIR@/vram-swapd --status-file /run/vram-swap/status" \
 		"ExecStartPre=+@SBINDIR@/vram-swap-setup --check" \
 		"ExecStartPost=+@SBINDIR@/vram-swap-setup --attach" \
 		"ExecStop=+@SBINDIR@/vram-swap-teardown --keep-daemon"; do
@@ -124,7 +124,7 @@ install_here() {
 	run grep -rlI '@[A-Z]*@' "$d"
 	assert_failure
 	run grep -h '^Exec' "$d/usr/lib/systemd/system/vram-swap.service"
-	assert_line "ExecStart=@/usr/sbin/vram-swapd @vram-swapd --status-file /run/vram-swap/status"
+	assert_line "ExecStart=@/usr/lib/vram-swap/vram-swap-holder @vram-swap-holder --argv0 @vram-swapd -- /usr/sbin/vram-swapd --status-file /run/vram-swap/status"
 	assert_line "ExecStartPre=+/usr/sbin/vram-swap-setup --check"
 	grep -qx 'EnvironmentFile=-/etc/default/vram-swap' "$d/usr/lib/systemd/system/vram-swap.service"
 	# From $d/usr/sbin the library is found in ../lib/vram-swap/.

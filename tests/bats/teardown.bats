@@ -177,60 +177,6 @@ nbd-client -d /dev/nbd0"
 	refute_line --partial chunk.
 }
 
-# systemd's answers about the unit's job (busctl): JOB_TYPE, or no job.
-stub_job() {
-	stub_script busctl 'case "$*" in
-*" GetUnit s vram-swap.service") echo "o \"/org/freedesktop/systemd1/unit/vram_2dswap_2eservice\"" ;;
-*" /org/freedesktop/systemd1/unit/vram_2dswap_2eservice org.freedesktop.systemd1.Unit Job")
-	if [[ -n "'"$1"'" ]]; then echo "(uo) 42 \"/org/freedesktop/systemd1/job/42\""; else echo "(uo) 0 \"/\""; fi ;;
-*" /org/freedesktop/systemd1/job/42 org.freedesktop.systemd1.Job JobType") echo "s \"'"$1"'\"" ;;
-*) exit 1 ;;
-esac'
-}
-
-@test "teardown: --keep-daemon in a restart job hands the pages over, swapping nothing off" {
-	set_up systemd
-	mkdir -p "$VRAM_SWAP_RUNDIR/systemd/system"
-	stub_job restart
-	run "$TEARDOWN" --keep-daemon
-	assert_success
-	assert_output "vram-swap-teardown: restarting in place: vram-swapd handed the pages on /dev/nbd0 to the next daemon"
-	assert_equal "$(calls | grep -v ^busctl)" "vram-swapd --socket $SOCK --ctl handover"
-	assert_equal "$(calls | grep -c ^busctl)" 3
-	run kill -0 "$DPID"
-	assert_failure
-	run cat "$STATE"
-	assert_line chunk.0=/dev/nbd0
-}
-
-@test "teardown: a restart the daemon cannot hand over swaps off first, as a stop does" {
-	set_up systemd
-	mkdir -p "$VRAM_SWAP_RUNDIR/systemd/system"
-	stub_job restart
-	STUB_HANDOVER=refuse run "$TEARDOWN" --keep-daemon
-	assert_success
-	assert_output --partial "restarting: the pages cannot outlive this daemon (not crash-safe): it is replaced only by vram-swap-teardown and vram-swap-setup; swapping off first"
-	assert_equal "$(calls | grep -v ^busctl)" "vram-swapd --socket $SOCK --ctl handover
-swapoff /dev/nbd0
-nbd-client -d /dev/nbd0"
-}
-
-@test "teardown: --keep-daemon in a stop job, or with no job, swaps off" {
-	set_up systemd
-	mkdir -p "$VRAM_SWAP_RUNDIR/systemd/system"
-	for job in stop ""; do
-		swap_on_nbd0
-		write_state "$DPID" systemd
-		: >"$CALLS"
-		stub_job "$job"
-		run "$TEARDOWN" --keep-daemon
-		assert_success
-		assert_equal "$(calls | grep -v ^busctl)" "swapoff /dev/nbd0
-nbd-client -d /dev/nbd0"
-	done
-	kill -0 "$DPID"
-}
-
 @test "teardown: --sleep detaches and marks the swap for re-attachment" {
 	set_up systemd
 	run "$TEARDOWN" --sleep

@@ -221,10 +221,30 @@ class Handover(Base):
                               capture_output=True, text=True, timeout=20)
 
     def test_handover_under_the_holder_starts_the_next_daemon_on_the_same_pages(self):
+        # The holder as systemd runs it: its own manager's socket gets the
+        # daemon's readiness and status, never its STOPPING=1.
+        up = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        up.bind("\0vs-test-manager/%d/%f" % (os.getpid(), time.time()))
+        up.settimeout(0.05)
+        got, done = [], threading.Event()
+
+        def manager():   # reads as systemd does, at once
+            while not done.is_set():
+                try:
+                    got.extend(up.recv(4096).decode().splitlines())
+                except socket.timeout:
+                    pass
+
+        reader = threading.Thread(target=manager, daemon=True)
+        reader.start()
+        env = dict(os.environ, NOTIFY_SOCKET="@" + up.getsockname()[1:].decode())
         with open(self.tier.log, "w") as log:
-            holder = self.spawn(subprocess.Popen([HOLDER, "--"] + self.tier.args(), stdout=log,
-                                                 stderr=subprocess.STDOUT))
+            holder = self.spawn(subprocess.Popen([HOLDER, "--argv0", "@vram-swapd", "--"] +
+                                                 self.tier.args(), stdout=log,
+                                                 stderr=subprocess.STDOUT, env=env))
         st = self.tier.wait_serving()
+        with open("/proc/%s/cmdline" % st["pid"], "rb") as f:
+            self.assertEqual(f.read().split(b"\0")[0], b"@vram-swapd")
         want = self.fill()
         # A client attached throughout, as the kernel is: the handover does
         # not wait for it to leave.
@@ -251,6 +271,14 @@ class Handover(Base):
                          "vram-swapd: handover takes no argument, not 'now'\n")
         os.kill(holder.pid, signal.SIGTERM)
         self.assertEqual(holder.wait(timeout=20), 0, self.tier.logtext())
+        time.sleep(0.2)
+        done.set()
+        reader.join()
+        self.assertEqual(got.count("READY=1"), 3, got)
+        self.assertTrue(any(m.startswith("STATUS=") for m in got), got)
+        self.assertNotIn("STOPPING=1", got)
+        self.assertFalse([m for m in got if m.startswith("FD")], got)
+        up.close()
 
     def handed_over(self):
         """A daemon run by the keeper, its data, and the daemon killed."""
