@@ -37,7 +37,7 @@ struct vs_config;
 #define VS_EXIT_ADOPT 4
 /* The exit status of a daemon that handed its pages to the next one
  * (`handover`): the keeper starts the installed binary again at once
- * (the unit's RestartForceExitStatus=, vram-swap-holder). */
+ * (vram-swap-holder, under systemd too). */
 #define VS_EXIT_HANDOVER 75
 
 struct vs_handover {
