@@ -57,3 +57,26 @@ vs_ctl_read() {
 	_out=$(vs_ctl "${@:2}") || return
 	vs_ctl_parse "$1" <<<"$_out"
 }
+
+# vs_wait_daemon OLD [TEST...]: the pid of a live daemon, other than OLD,
+# that the status file says serves and for which TEST PID (if given)
+# succeeds: a restarted or handed-over daemon, once it is there, within
+# VRAM_SWAP_RESTART_WAIT. Fails when the time is up or the record is gone
+# (the tier was torn down).
+vs_wait_daemon() {
+	local old=$1 pid deadline=$((SECONDS + VS_CONF[VRAM_SWAP_RESTART_WAIT]))
+	shift
+	while ((SECONDS < deadline)); do
+		vs_state_read || return 1
+		VS_ST=()
+		vs_status_read
+		pid=${VS_ST[pid]:-}
+		if [[ $pid != "$old" && ${VS_ST[state]:-} == serving ]] && vs_pid_is_daemon "$pid" &&
+			{ (($# == 0)) || "$@" "$pid"; }; then
+			echo "$pid"
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}

@@ -502,6 +502,23 @@ elastic_round() {
 # Milliseconds since boot, the kernel log's clock.
 uptime_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
+# Starts one of the hog's verifying passes, once the last one answered
+# (signals do not queue: one verification at a time).
+hog_kick() {
+	wait_for 300 hog_answered "$HOG_RUNS" || return 1
+	kill -USR1 "$HOG_PID"
+	HOG_RUNS=$((HOG_RUNS + 1))
+}
+
+# Waits for the hog's last pass; true when none of its passes found a bad
+# page. Else BAD says why.
+hog_clean() {
+	local n
+	wait_for 300 hog_answered "$HOG_RUNS" || { bad="the hog did not answer its last verification"; return 1; }
+	n=$(grep -c 'verify(usr1) BAD' "$HOG_LOG")
+	[ "$n" = 0 ] || { bad="$n of the hog's verifications found bad pages"; return 1; }
+}
+
 # The tier as vram-swap-setup makes it without systemd: the daemon under
 # vram-swap-holder (which keeps its pages and starts it again), one chunk
 # attached by the daemon itself with a dead-connection timeout; the usual
@@ -535,10 +552,7 @@ restart_round() {
 		[ -n "$pid" ] || { bad="kill $i: no daemon running"; break; }
 		burst=""
 		if ((i % 2)); then
-			# Signals do not queue: one verification at a time.
-			wait_for 300 hog_answered "$HOG_RUNS" || { bad="kill $i: the hog did not answer"; break; }
-			kill -USR1 "$HOG_PID"
-			HOG_RUNS=$((HOG_RUNS + 1))
+			hog_kick || { bad="kill $i: the hog did not answer"; break; }
 		else
 			dd if=/dev/urandom of="$PRESS/burst" bs=1M count=12 status=none &
 			burst=$!
@@ -561,11 +575,7 @@ restart_round() {
 		rm -f "$PRESS/burst"
 		wait_for 30 serving_anew "$pid" || { bad="kill $i: no new daemon serving"; break; }
 	done
-	if [ -z "$bad" ]; then
-		wait_for 300 hog_answered "$HOG_RUNS" || bad="the hog did not answer its last verification"
-		line=$(grep -c 'verify(usr1) BAD' "$HOG_LOG")
-		[ "$line" = 0 ] || bad="$line of the hog's verifications during the kills found bad pages"
-	fi
+	[ -n "$bad" ] || hog_clean
 	if [ -n "$bad" ]; then
 		fail "kills($tag): $bad; served again after (ms):$all; daemon log: $(tail -n 4 /var/log/vram-swapd.log | tr '\n' '|')"
 	else
@@ -579,9 +589,7 @@ restart_round() {
 	all="" bad=""
 	for ((i = 1; i <= 3; i++)); do
 		pid=$(daemon_pid)
-		wait_for 300 hog_answered "$HOG_RUNS" || { bad="restart $i: the hog did not answer"; break; }
-		kill -USR1 "$HOG_PID"
-		HOG_RUNS=$((HOG_RUNS + 1))
+		hog_kick || { bad="restart $i: the hog did not answer"; break; }
 		sleep "0.$((RANDOM % 10))"
 		t0=$(uptime_ms)
 		out=$(timeout -s KILL 120 vram-swap-setup --restart 2>&1) || { bad="restart $i: vram-swap-setup --restart exited $?: $(echo "$out" | tail -n 3 | tr '\n' '|')"; break; }
@@ -593,11 +601,7 @@ restart_round() {
 			break
 		fi
 	done
-	if [ -z "$bad" ]; then
-		wait_for 300 hog_answered "$HOG_RUNS" || bad="the hog did not answer its last verification"
-		line=$(grep -c 'verify(usr1) BAD' "$HOG_LOG")
-		[ "$line" = 0 ] || bad="$line of the hog's verifications found bad pages"
-	fi
+	[ -n "$bad" ] || hog_clean
 	if [ -n "$bad" ]; then
 		fail "in-place($tag): $bad; daemon log: $(tail -n 4 /var/log/vram-swapd.log | tr '\n' '|')"
 	else
