@@ -44,6 +44,7 @@ install_here() {
 		"ExecStart=@@LIBEXECDIR@/vram-swap-holder @vram-swap-holder --argv0 @vram-swapd -- @SBINDIR@/vram-swapd --status-file /run/vram-swap/status" \
 		"ExecStartPre=+@SBINDIR@/vram-swap-setup --check" \
 		"ExecStartPost=+@SBINDIR@/vram-swap-setup --attach" \
+		"ExecReload=+@SBINDIR@/vram-swap-setup --restart" \
 		"ExecStop=+@SBINDIR@/vram-swap-teardown --keep-daemon"; do
 		grep -qxF -- "$line" "$unit" || fail "missing: $line"
 	done

@@ -837,6 +837,37 @@ step_crash() {
 	fi
 }
 
+# systemctl reload under swap pressure is the in-place restart
+# (ExecReload=vram-swap-setup --restart): a new daemon serves the same
+# pages under the same holder; nothing is swapped off, and the unit stays
+# active throughout, with nothing left failed.
+step_reload() {
+	local pid new holder n0 since t0=$SECONDS why log out
+	pid=$(serving_pid)
+	holder=$(systemctl show -P MainPID "$UNIT")
+	n0=$(systemctl show -P NRestarts "$UNIT")
+	since=$(date +%s)
+	out=$(timeout -s KILL 120 systemctl reload "$UNIT" 2>&1) ||
+		{ fail "reload: systemctl reload exited $?: $(echo "$out" | oneline); $(journalctl -b -q -o cat -u "$UNIT" | tail -n 4 | oneline)"; return 1; }
+	new=$(serving_pid)
+	log=$(journalctl -b -q -o cat -u "$UNIT" --since "@$since")
+	if [ -z "$new" ] || [ "$new" = "$pid" ]; then
+		fail "reload: no new daemon serving after systemctl reload (it was $pid, now '$new')"
+	elif ! echo "$log" | grep -q "vram-swapd restarted in place (pid $pid, now $new): swap stayed on $DEV"; then
+		fail "reload: the unit's ExecReload= did not say it restarted the daemon in place: $(echo "$log" | tail -n 5 | oneline)"
+	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		fail "reload: swap or device gone: '$(any_nbd_swap)'"
+	elif echo "$log" | grep -q swapoff; then
+		fail "reload: something swapped off: $(echo "$log" | grep swapoff | head -n 2 | oneline)"
+	elif ! why=$(holder_kept reload "$holder" "$n0"); then
+		fail "$why"
+	elif ! why=$(end_state reload "$t0" $ACTIVE $ACTIVE); then
+		fail "$why"
+	elif verify_all reload; then
+		pass "reload: systemctl reload under swap pressure ($(swap_used_mib) MiB in swap on $DEV): daemon $pid replaced in place by $new under holder $holder, no swapoff; $VERIFIED; $why"
+	fi
+}
+
 step_remove_refused() {
 	local pid out rc st t t0=$SECONDS
 	pid=$(daemon_pids)
@@ -1015,6 +1046,7 @@ rebooted)
 	pressure 3 160 || finish
 	step_upgrade
 	step_crash
+	step_reload
 	step_remove_refused
 	free_memory 3
 	step_remove

@@ -228,7 +228,7 @@ fi
 steps="boot(1) install envfile fdstore configure setup pressure(1) status status-json free(1) stop-fits
 	setup-again pressure(2) stop-refused after-stop-refused free(2) teardown enable kernel-log(1)
 	boot(2) swap-at-boot pressure(suspend) free(suspend) suspend after-resume after-resume-data
-	pressure(3) upgrade crash remove-refused after-remove-refused free(3) remove purge
+	pressure(3) upgrade crash reload remove-refused after-remove-refused free(3) remove purge
 	install-again setup-after-purge pressure(4) free(4) teardown-clean kernel-log(2)"
 for s in $steps; do
 	grep -qF "BOOT: PASS $s:" "$con" || bad "step $s did not pass"
