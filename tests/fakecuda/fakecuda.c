@@ -164,10 +164,12 @@ API vs_curesult cuDeviceGetPCIBusId(char *s, int len, vs_cudevice d)
 	return 0;
 }
 
+/* FAKECUDA_UUID_BASE: other GPUs than before in the same slots. */
 API vs_curesult cuDeviceGetUuid_v2(vs_cuuuid *u, vs_cudevice d)
 {
+	unsigned base = (unsigned)env_u("FAKECUDA_UUID_BASE", 0xf0);
 	for (int i = 0; i < 16; i++)
-		u->bytes[i] = (char)(0xf0 + i);
+		u->bytes[i] = (char)(base + i);
 	u->bytes[15] = (char)d;
 	return 0;
 }

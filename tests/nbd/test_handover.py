@@ -112,11 +112,11 @@ class Keeper:
             with self.lock:
                 self.take(msg, fds)
 
-    def start(self, fds=None):
+    def start(self, fds=None, env=None):
         """Runs the daemon with fds (name -> fd) as LISTEN_FDS."""
         fds = dict(self.fds if fds is None else fds)
         names = list(fds)
-        env = dict(os.environ, NOTIFY_SOCKET="@" + self.name[1:], FDSTORE="256")
+        env = dict(os.environ, NOTIFY_SOCKET="@" + self.name[1:], FDSTORE="256", **(env or {}))
         if names:
             env.update(LISTEN_FDS=str(len(names)), LISTEN_FDNAMES=":".join(names))
         # Moved out of the way, then placed at 3, 4, ... by the shell, which
@@ -295,8 +295,8 @@ class Handover(Base):
         os.unlink(self.tier.status)
         return k, st, want
 
-    def refused(self, k, fds, text):
-        p = self.spawn(k.start(fds))
+    def refused(self, k, fds, text, env=None):
+        p = self.spawn(k.start(fds, env))
         self.assertEqual(p.wait(timeout=20), 4, self.tier.logtext())
         self.assertIn("refusing to serve the pages handed over by the previous daemon: " + text,
                       self.tier.logtext())
@@ -344,6 +344,17 @@ class Handover(Base):
         for t in (0, 1):
             m[144 + t * table + 8 + 16] ^= 0x5a   # a chunk's GPU, in both copies
         self.refused(k, None, "the record's checksum is wrong")
+
+    @unittest.skipUnless(BACKEND == "cuda", "the host backend has no GPU")
+    def test_pages_of_a_gpu_that_is_not_there_are_refused(self):
+        # Restarted where the record's GPU is gone (another card in its slot):
+        # nothing is served, and the GPU that holds the pages still can.
+        k, _, want = self.handed_over()
+        self.refused(k, None, "the GPU GPU-f0f1f2f3-f4f5-f6f7-f8f9-fafbfcfdfe00 holding "
+                     "chunk 0 is not among this daemon's", env={"FAKECUDA_UUID_BASE": "0xe0"})
+        self.spawn(k.start())
+        self.tier.wait_serving()
+        self.check(want)
 
     def test_two_daemons_racing_for_the_same_pages(self):
         k, _, want = self.handed_over()
