@@ -18,7 +18,11 @@ if [ -f /usr/local/cuda/include/cuda.h ]; then
 	gcc -std=c11 -D_GNU_SOURCE -Isrc -I/usr/local/cuda/include -fsyntax-only \
 		tests/cuda/apicheck.c && echo "apicheck: src/cuda_api.h matches /usr/local/cuda/include/cuda.h"
 fi
-nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv,noheader
+# What the report (bench/gpulog.py) reads the run's conditions from. A copy
+# of the tree without .git names its commit in VS_COMMIT.
+echo "commit: ${VS_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv,noheader | head -n 1)"
 echo "cpus: $(nproc)"
 echo "== copy ceiling"; build/copybench
 echo "== where a sporadic request's time goes"; build/gapbench

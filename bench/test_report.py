@@ -11,7 +11,33 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import gpulog  # noqa: E402
 import run  # noqa: E402
+
+GPU_LOG = """commit: 1234abc
+date: 2026-12-03 14:00 UTC
+gpu: NVIDIA H200, 143771 MiB, 0 MiB, 580.159.04, 5, 16
+cpus: 16
+== fault: more than the VRAM, back-off by 32G
+vram-swapd: serving 110592 MiB of NVIDIA H200 in 1 chunk(s) (exports 'vram-swap.0'...) on /tmp/x
+######## --backend cuda --size 8G
+== integrity (nbdtool): whole export filled, 10 s mixed load, read back, 8 connections
+IOPS 289367  MiB/s 18085.4  MB/s 18964.0  lat p50 430.7 us  ops 3033976  errors 0  mismatches 0
+== 4K QD1 read
+conns=1 qd=1 bs=4096 write%=0 rand iops=44711 MBps=183.1 p50_us=21.9 p99_us=32.5 p999_us=73.1 errors=0
+== integrity row
+conns=4 qd=8 bs=4096 write%=0 rand verify iops=700000 MBps=2867.2 p50_us=42.0 p99_us=66.0 p999_us=120.0 errors=2
+daemon exit 0
+vram-swapd: serving 8192 MiB of NVIDIA H200 in 8 chunk(s) (exports 'vram-swap.0'...) on /tmp/s
+######## --backend host --size 8G
+== 4K QD1 read
+conns=1 qd=1 bs=4096 write%=0 rand iops=90000 MBps=368.6 p50_us=10.5 p99_us=20.0 p999_us=30.0 errors=0
+######## sporadic 4K rows, --backend cuda and --backend host side by side
+== 4K read, one every 20 ms, cuda
+conns=1 qd=1 bs=4096 write%=0 rand iops=50 MBps=0.2 p50_us=110.0 p99_us=140.0 p999_us=150.0 errors=0
+== 4K read, one every 20 ms, host
+conns=1 qd=1 bs=4096 write%=0 rand iops=50 MBps=0.2 p50_us=60.0 p99_us=80.0 p999_us=90.0 errors=0
+"""
 
 
 def write(d, rows):
@@ -59,6 +85,31 @@ class ReportTest(unittest.TestCase):
         self.assertIn("1.40x **(miss)**", line("| 4 KiB random write, QD32 x 2 conn | IOPS"))
         self.assertIn("&ge; 1.5x", line("| 4 KiB random write, QD32 x 2 conn | IOPS"))
         self.assertRegex(md, r"Target misses in this run: .*QD1 x 1 conn p99 us: 1\.25x")
+
+    def test_gpu_log_is_read_into_the_leading_section(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "gpu.log")
+            with open(log, "w") as f:
+                f.write(GPU_LOG)
+            g = gpulog.parse(log)
+            write(d, [m(0, run.row("fio", "randread", 4096, 1, 1), "vs-host", 100),
+                      m(0, run.row("fio", "randread", 4096, 1, 1), "nbdkit", 100)])
+            out = os.path.join(d, "R.md")
+            subprocess.run([sys.executable, os.path.join(HERE, "report.py"), d, out, "--gpu", log],
+                           check=True)
+            md = open(out).read()
+        self.assertEqual(g["env"]["export"], "a 8 GiB export in 8 chunk(s)")
+        self.assertEqual([n for n, _ in g["rows"]],
+                         ["4K QD1 read", "integrity row", "4K read, one every 20 ms"])
+        self.assertEqual(g["integrity"], {"cuda": (289367, 0, 0)})
+        # The GPU leads: before the 2-CPU conditions.
+        self.assertLess(md.index("## On a real GPU: NVIDIA H200 (the product)"),
+                        md.index("## Conditions"))
+        self.assertIn("at commit 1234abc", md)
+        self.assertIn("| 4K QD1 read | 44711 | 183.1 | 21.9 | 32.5 | 90000 | 368.6 | 10.5 | 20.0 |", md)
+        self.assertIn("| 4K read, one every 20 ms | 50 | 0.2 | 110.0 | 140.0 | 50 | 0.2 | 60.0 | 80.0 |", md)
+        self.assertIn("| integrity row | 700000 | 2867.2 | 42.0 | 66.0 | - | - | - | - |", md)
+        self.assertIn("Errors reported by the load tool on these rows: 2.", md)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ BENCH_SECONDS ?= 2
 BENCH_ROUNDS  ?= 2
 BENCH_ARGS    ?=
 BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
+# The GPU run (bench/cuda-gpu.sh on a real GPU) the report leads with.
+BENCH_GPU     ?= bench/results/gpu-h200-standard.log
 # Built by mk/core.mk and mk/cuda.mk (the fake libcuda makes the cuda row).
 BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/nbdraw $(BUILD)/fakecuda/libcuda.so.1
 
@@ -27,7 +29,8 @@ bench: $(BENCH_DEPS)
 
 # Regenerates the report and plots from the CSV already there.
 bench-report:
-	$(PY) bench/report.py $(BENCH_OUT) BENCHMARKS.md --plots $(BENCH_OUT)/plots $(BENCH_EXTRA)
+	$(PY) bench/report.py $(BENCH_OUT) BENCHMARKS.md --plots $(BENCH_OUT)/plots $(BENCH_EXTRA) \
+		$(if $(wildcard $(BENCH_GPU)),--gpu $(BENCH_GPU))
 	@sed -n '/^## Summary/,/^Target misses/p' BENCHMARKS.md
 
 check-bench-smoke: $(BENCH_DEPS)
