@@ -47,6 +47,14 @@ static int find_export(const struct vs_attach *a, struct vs_exports *x, unsigned
 	return x->find(x->ctx, (const uint8_t *)name, (uint32_t)len, e);
 }
 
+/* Why make_conn() failed, for messages. */
+static const char *conn_error(int err)
+{
+	return err == ENOENT ? "the chunk was freed"
+	       : err == EBUSY ? "every connection slot is taken (raise --max-clients)"
+	                      : strerror(err);
+}
+
 /* A connection for chunk export e: its served end queued for a slot, the
  * kernel's end returned (-1, errno set, if none could be made). If probe
  * is set, *probe is a second descriptor of the served end, which tells
@@ -75,7 +83,7 @@ static int make_conn(struct vs_attach *a, const struct vs_exports *x, const stru
 		close(sp[1]);
 		if (probe)
 			close(*probe);
-		errno = EMFILE;
+		errno = EBUSY;
 		return -1;
 	}
 	return sp[1];
@@ -136,7 +144,7 @@ int vs_attach_chunk(struct vs_attach *a, unsigned idx, int nbd, unsigned conns, 
 	int rc = 0;
 	if (made < conns) {
 		snprintf(why, n, "cannot make connection %u of %u: %s", made + 1, conns,
-		         errno == ENOENT ? "the chunk was freed" : strerror(errno));
+		         conn_error(errno));
 		rc = -1;
 	}
 	char name[192];
@@ -179,7 +187,7 @@ static int reconnect_one(struct vs_attach *a, const struct vs_exports *x,
 	int probe;
 	int kfd = make_conn(a, x, e, &probe);
 	if (kfd < 0) {
-		snprintf(why, n, "cannot make a connection: %s", strerror(errno));
+		snprintf(why, n, "cannot make a connection: %s", conn_error(errno));
 		return -1;
 	}
 	int rc = vs_nl_reconnect(nbd, kfd, name, why, n);

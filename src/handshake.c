@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "handshake.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -42,6 +43,12 @@ static int send_infos(const struct vs_hs_io *io, uint32_t opt, const struct vs_e
 static int claim(const struct vs_exports *x, const struct vs_export *e)
 {
 	return x->claim ? x->claim(x->ctx, e) : 0;
+}
+
+/* The option reply for a failed claim. */
+static uint32_t claim_error(int err)
+{
+	return err == EBUSY ? NBD_REP_ERR_POLICY : NBD_REP_ERR_UNKNOWN;
 }
 
 void vs_hs_release(const struct vs_exports *x, const struct vs_export *e)
@@ -97,8 +104,12 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 		case NBD_OPT_EXPORT_NAME:
 			/* No error reply exists for this option: an unknown
 			 * name can only be answered by hanging up. */
-			if (x->find(x->ctx, data, len, e) || claim(x, e)) {
+			if (x->find(x->ctx, data, len, e)) {
 				*why = "unknown export name";
+				return VS_HS_ERROR;
+			}
+			if (claim(x, e)) {
+				*why = "no room for the export or the connection";
 				return VS_HS_ERROR;
 			}
 			put64(b, e->size);
@@ -138,12 +149,17 @@ enum vs_hs_result vs_handshake(const struct vs_hs_io *io, const struct vs_export
 				rc = reply(io, opt, NBD_REP_ERR_INVALID, NULL, 0);
 				break;
 			}
-			/* A GO claims the export before its ACK: freed in
-			 * between, it is unknown now, and the client may ask
-			 * again. */
-			if (x->find(x->ctx, data + 4, nlen, e) ||
-			    (opt == NBD_OPT_GO && claim(x, e))) {
+			/* A GO claims the export and a connection slot before
+			 * its ACK: freed in between, the export is unknown now;
+			 * with every slot taken, the server's policy refuses
+			 * it. Either way the client may ask again. */
+			if (x->find(x->ctx, data + 4, nlen, e)) {
 				rc = reply(io, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
+				break;
+			}
+			int cerr = opt == NBD_OPT_GO ? claim(x, e) : 0;
+			if (cerr) {
+				rc = reply(io, opt, claim_error(cerr), NULL, 0);
 				break;
 			}
 			/* Info requests need no answer beyond what we always

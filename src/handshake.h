@@ -29,10 +29,11 @@ struct vs_exports {
 	/* Writes the i-th export's name (NUL-terminated) into buf; -1 past
 	 * the last. */
 	int (*list)(void *ctx, unsigned i, char *buf, size_t n);
-	/* Optional. Holds the chosen export for the connection (0), or -1 if
-	 * it went away since find(); called before the client is told it
-	 * may start, so nothing can take the export from under a client
-	 * that was told yes. release() undoes it. */
+	/* Optional. Holds the chosen export for the connection: 0, ENOENT
+	 * if it went away since find(), EBUSY if there is no room for one
+	 * more connection. Called before the client is told it may start,
+	 * so nothing can take the export or its connection slot from under
+	 * a client that was told yes. release() undoes it. */
 	int (*claim)(void *ctx, const struct vs_export *e);
 	void (*release)(void *ctx, const struct vs_export *e);
 	void *ctx;

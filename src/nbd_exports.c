@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "nbd_exports.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,7 +62,7 @@ static int x_list(void *ctx, unsigned nth, char *buf, size_t n)
 static int x_claim(void *ctx, const struct vs_export *e)
 {
 	const struct vs_nbd_source *s = ctx;
-	return vs_chunks_pin(s->tab, e->cookie) ? -1 : 0;
+	return vs_chunks_pin(s->tab, e->cookie) ? ENOENT : 0;
 }
 
 static void x_release(void *ctx, const struct vs_export *e)

@@ -36,6 +36,7 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->fd = -1;
 		pthread_mutex_unlock(&s->mu);
+		atomic_fetch_sub(&s->srv->taken, 1);
 		unsigned left = atomic_fetch_sub(&s->srv->clients, 1) - 1;
 		vs_log(LOG_INFO, "client disconnected (%u attached)", left);
 		uint64_t one = 1;
@@ -72,6 +73,62 @@ static int slot_add(struct vs_server *srv)
 	return 0;
 }
 
+static void refuse_busy(struct vs_server *srv, int pid)
+{
+	if (pid)
+		vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
+		       "(raise --max-clients)", pid, srv->cap);
+	else
+		vs_log(LOG_WARNING, "refused a client's GO: all %u connection slots are busy "
+		       "(raise --max-clients)", srv->cap);
+}
+
+/* Promises one more connection a slot, unless every slot is promised. */
+static bool take_slot(struct vs_server *srv)
+{
+	unsigned c = atomic_load(&srv->taken);
+	do {
+		if (c >= srv->cap)
+			return false;
+	} while (!atomic_compare_exchange_weak(&srv->taken, &c, c + 1));
+	return true;
+}
+
+/* The exports as the negotiators see them: a GO claims a slot with its
+ * export, so one is never acknowledged without a slot to serve it. */
+static int srv_find(void *ctx, const uint8_t *name, uint32_t len, struct vs_export *e)
+{
+	const struct vs_server *srv = ctx;
+	return srv->exports.find(srv->exports.ctx, name, len, e);
+}
+
+static int srv_list(void *ctx, unsigned i, char *buf, size_t n)
+{
+	const struct vs_server *srv = ctx;
+	return srv->exports.list(srv->exports.ctx, i, buf, n);
+}
+
+static int srv_claim(void *ctx, const struct vs_export *e)
+{
+	struct vs_server *srv = ctx;
+	if (!take_slot(srv)) {
+		refuse_busy(srv, 0);
+		return EBUSY;
+	}
+	int rc = srv->exports.claim ? srv->exports.claim(srv->exports.ctx, e) : 0;
+	if (rc)
+		atomic_fetch_sub(&srv->taken, 1);
+	return rc;
+}
+
+static void srv_release(void *ctx, const struct vs_export *e)
+{
+	struct vs_server *srv = ctx;
+	if (srv->exports.release)
+		srv->exports.release(srv->exports.ctx, e);
+	atomic_fetch_sub(&srv->taken, 1);
+}
+
 int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsigned nbe,
                     const struct vs_nbd_source *src, unsigned nslots)
 {
@@ -89,7 +146,10 @@ int vs_server_start(struct vs_server *srv, struct vs_backend *const *bes, unsign
 	for (unsigned i = 0; i < nslots && i < VS_SLOTS_AT_START; i++)
 		if (slot_add(srv))
 			return -1;
-	return vs_neg_start(&srv->neg, vs_nbd_exports(src), srv->wake_fd);
+	srv->exports = vs_nbd_exports(src);
+	struct vs_exports x = { .find = srv_find, .list = srv_list, .claim = srv_claim,
+	                        .release = srv_release, .ctx = srv };
+	return vs_neg_start(&srv->neg, x, srv->wake_fd);
 }
 
 /* An idle slot, locked; else NULL. */
@@ -105,11 +165,6 @@ static struct vs_slot *idle_slot(struct vs_server *srv)
 	return NULL;
 }
 
-static void refuse_busy(struct vs_server *srv, int pid)
-{
-	vs_log(LOG_WARNING, "refused a client (pid %d): all %u connection slots are busy "
-	       "(raise --max-clients)", pid, srv->nslots);
-}
 
 bool vs_server_can_accept(struct vs_server *srv, int *ms)
 {
@@ -135,14 +190,12 @@ void vs_server_accept(struct vs_server *srv)
 		close(fd);
 		return;
 	}
-	if (srv->nslots == srv->cap) {
-		struct vs_slot *s = idle_slot(srv);
-		if (!s) {
-			refuse_busy(srv, pid);
-			close(fd);
-			return;
-		}
-		pthread_mutex_unlock(&s->mu);
+	/* Refused now when no slot is left; one still negotiating claims its
+	 * slot only with its GO, so half-open connections keep none. */
+	if (atomic_load(&srv->taken) >= srv->cap) {
+		refuse_busy(srv, pid);
+		close(fd);
+		return;
 	}
 	atomic_fetch_add(&srv->clients, 1);
 	vs_neg_give(&srv->neg, fd, pid);
@@ -158,8 +211,8 @@ static void hand_over(struct vs_server *srv, int fd, int pid, const struct vs_ex
 		pthread_mutex_lock(&s->mu);
 	}
 	if (!s) {
-		/* Its GO was acknowledged: hanging up is all that is left. */
-		refuse_busy(srv, pid);
+		/* Only when a slot's buffers could not be made (logged): its
+		 * GO was acknowledged, and hanging up is all that is left. */
 		vs_hs_release(&srv->neg.x, exp);
 		close(fd);
 		atomic_fetch_sub(&srv->clients, 1);
@@ -179,7 +232,7 @@ static void hand_over(struct vs_server *srv, int fd, int pid, const struct vs_ex
 int vs_server_give(struct vs_server *srv, int fd, const struct vs_export *exp)
 {
 	pthread_mutex_lock(&srv->given_mu);
-	bool room = srv->ngiven < VS_GIVEN_MAX;
+	bool room = srv->ngiven < VS_GIVEN_MAX && take_slot(srv);
 	if (room) {
 		srv->given[srv->ngiven].fd = fd;
 		srv->given[srv->ngiven].exp = *exp;

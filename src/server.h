@@ -44,6 +44,11 @@ struct vs_server {
 	struct vs_slot *slots;
 	struct vs_negotiators neg;
 	_Atomic unsigned clients;   /* negotiating or served */
+	/* Slots promised: from a GO's claim (or a connection given) to the
+	 * slot's release. Never more than cap, so a client told yes always
+	 * finds a slot. */
+	_Atomic unsigned taken;
+	struct vs_exports exports;  /* the source's, which neg.x wraps */
 	/* Connections made by the daemon itself for the kernel (already in
 	 * transmission), waiting for the main thread to give them slots. */
 	pthread_mutex_t given_mu;

@@ -15,6 +15,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd  # noqa: E402
 from daemon import BACKEND, DAEMON, Daemon  # noqa: E402
+from rawnbd import (CMD_DISC, CMD_READ, CMD_WRITE, ERR_POLICY, OPT_LIST, REP_ACK,  # noqa: E402
+                    REP_SERVER, Raw)
 
 
 def run(args, env=None, timeout=20):
@@ -279,16 +281,84 @@ class Lifecycle(unittest.TestCase):
                 h.connect_unix(d.sock)
                 hs.append(h)
             h3 = nbd.NBD()
-            # Refused at accept, or, when it raced the hand-over of the
-            # second client's connection to its slot, hung up right after
-            # its GO: either way it is never served.
+            # Refused at accept, before any handshake: a GO is never
+            # acknowledged to a client that then finds no slot.
             with self.assertRaises(nbd.Error):
                 h3.connect_unix(d.sock)
-                h3.pread(4096, 0)
             d.wait_log("all 2 connection slots are busy")
             for h in hs:
                 h.pwrite(b"\7" * 4096, 0)
                 h.shutdown()
+        finally:
+            d.stop()
+
+    def test_a_go_past_the_cap_is_refused_and_negotiation_goes_on(self):
+        # Both in negotiation, one slot: the first GO takes it, the second
+        # is told no (the server's policy) and may go on negotiating; once
+        # the slot is free again its GO succeeds.
+        d = Daemon(size="8M", args=["--max-clients", "1"])
+        try:
+            a, b = Raw(d.raw()), Raw(d.raw())
+            a.greeting()
+            b.greeting()
+            self.assertEqual(a.go(b"vram-swap")[-1][1], REP_ACK)
+            self.assertEqual(b.go(b"vram-swap")[-1][1], ERR_POLICY)
+            d.wait_log("refused a client's GO: all 1 connection slots are busy")
+            b.option(OPT_LIST)
+            self.assertEqual(b.opt_reply()[1], REP_SERVER)
+            self.assertEqual(b.opt_reply()[1], REP_ACK)
+            a.request(CMD_WRITE, 0, 4096, payload=b"\x42" * 4096)
+            self.assertEqual(a.reply()[0], 0)
+            a.request(CMD_DISC)
+            a.s.close()
+            end = time.time() + 10
+            while True:
+                replies = b.go(b"vram-swap")
+                if replies[-1][1] == REP_ACK or time.time() > end:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(replies[-1][1], REP_ACK)
+            b.request(CMD_READ, 0, 4096)
+            self.assertEqual(b.reply(4096), (0, 1, b"\x42" * 4096))
+            b.s.close()
+        finally:
+            d.stop()
+
+    def test_a_burst_past_the_cap_is_refused_before_any_go(self):
+        # Clients still negotiating count against the cap too: of a burst
+        # of eight, the three that fit are served, the others refused at
+        # connect; none is hung up on after its handshake succeeded.
+        d = Daemon(size="8M", args=["--max-clients", "3"])
+        try:
+            results, lock = [], threading.Lock()
+
+            def client(i):
+                h = nbd.NBD()
+                try:
+                    h.connect_unix(d.sock)
+                except nbd.Error:
+                    with lock:
+                        results.append(("refused", i, None))
+                    return
+                try:
+                    h.pwrite(bytes([i + 1]) * 4096, 4096 * i)
+                    got = h.pread(4096, 4096 * i)
+                    with lock:
+                        results.append(("served", i, got == bytes([i + 1]) * 4096))
+                    time.sleep(3)   # hold the slot while the others try
+                    h.shutdown()
+                except nbd.Error as e:
+                    with lock:
+                        results.append(("hung up after its GO", i, str(e)))
+
+            ts = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(timeout=30)
+            kinds = sorted(r[0] for r in results)
+            self.assertEqual(kinds, ["refused"] * 5 + ["served"] * 3, results)
+            self.assertTrue(all(r[2] for r in results if r[0] == "served"), results)
         finally:
             d.stop()
 
