@@ -95,6 +95,25 @@ int vs_tier_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 			break;
 		}
 	}
+	/* --min-size is of the tier: the least worth serving, however many
+	 * chunks make it. */
+	uint64_t held = 0;
+	unsigned n = 0;
+	for (unsigned i = 0; i < tab->ngpus; i++) {
+		unsigned c;
+		held += vs_chunks_on(tab, i, &c);
+		n += c;
+	}
+	if (held < cfg->min_size) {
+		char s1[32], s2[32];
+		vs_fmt_size(s1, sizeof s1, held);
+		vs_fmt_size(s2, sizeof s2, cfg->min_size);
+		vs_log(LOG_ERR, "%s: only %s of %s could be allocated at start (%u chunk(s)), "
+		       "below --min-size %s: lower --min-size or free %s", tab->gpus[first]->ops->name,
+		       s1, tab->gpus[first]->ops->memory, n, s2, tab->gpus[first]->ops->memory);
+		vs_chunks_free_all(tab);
+		return VS_EXIT_FAIL;
+	}
 	vs_control_sample(ctl, vs_now());
 	return 0;
 }

@@ -182,6 +182,16 @@ class Startup(unittest.TestCase):
                       "(CUDA_ERROR_OUT_OF_MEMORY, 2): 1023 MiB of 1.00 GiB free; held by "
                       "(pid, process, memory): 4242, /usr/bin/python3, 900 MiB", out)
 
+    def test_chunks_at_start_below_minimum(self):
+        # --min-size is the tier's: three chunks of 256 MiB are all a 1 GiB
+        # GPU gives, less than the 1.5 GiB asked for as the least.
+        rc, out = run_daemon(["--size", "2G", "--chunk", "256M", "--min-size", "1536M",
+                              "--auto", "off"], FAKECUDA_MEM=1 << 30)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("cuda: only 768 MiB of VRAM could be allocated at start (3 chunk(s)), "
+                      "below --min-size 1.50 GiB: lower --min-size or free VRAM", out)
+        self.assertNotIn("serving", out)
+
     def test_percent_below_minimum(self):
         self.fails(["--size", "1%", "--min-size", "64M"],
                    ["cuda: the size asked for (10 MiB) is below --min-size (64 MiB) "
