@@ -34,7 +34,7 @@ echo "== fault: bad device index"; $D --device 7 --socket "$S" --status-file "";
 echo "== fault: more than the VRAM, back-off by 32G"
 $D --size 300G --step 32G --socket "$S" --status-file "" & P=$!
 for _ in $(seq 300); do [ -S "$S" ] && break; sleep 0.2; done; kill $P; wait $P; echo "exit $?"
-echo "== fault: --min-size above the VRAM"
+echo "== fault: --min-size above what the chunks at start add up to"
 $D --size 300G --step 100G --min-size 250G --socket "$S" --status-file ""; echo "exit $?"
 
 for be in cuda host; do

@@ -13,6 +13,7 @@ RESULT = re.compile(r"conns=(\d+) qd=(\d+) bs=(\d+) write%=(\d+) (rand|seq)( ver
 BACKEND = re.compile(r"^######## --backend (\w+)")
 SPORADIC = re.compile(r"^== (4K (?:read|write), one every \d+ ms), (\w+)$")
 SERVING = re.compile(r"serving (\d+) MiB of .* in (\d+) chunk")
+SPAN = re.compile(r"^nbdtool: verified (\d+) MiB")
 TOOL = re.compile(r"^IOPS (\d+) .* errors (\d+)\s+mismatches (\d+)")
 
 
@@ -31,7 +32,7 @@ def parse(path):
             env["gpu"] = line[5:]
         m = SERVING.search(line)
         if m and backend and "export" not in env:
-            env["export"] = "a %d GiB export in %s chunk(s)" % (int(m.group(1)) >> 10, m.group(2))
+            env["export"] = "a %d GiB tier in %s chunks" % (int(m.group(1)) >> 10, m.group(2))
         m = BACKEND.match(line)
         if m:
             backend, name = m.group(1), None
@@ -57,10 +58,21 @@ def parse(path):
                 order.append(name)
             rows[name][be] = fig
             name = None
+        m = SPAN.match(line)
+        if m and "span" not in env:
+            env["span"] = int(m.group(1))
         m = TOOL.match(line)
         if m and backend:
             integrity[backend] = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
     return {"env": env, "rows": [(n, rows[n]) for n in order], "integrity": integrity}
+
+
+def gpu_words(csv_line):
+    """nvidia-smi's name, memory.total, memory.used, driver, PCIe gen, width."""
+    f = [x.strip() for x in csv_line.split(",")]
+    if len(f) < 6:
+        return csv_line
+    return "%s (%s, driver %s, PCIe gen %s x%s)" % (f[0], f[1], f[3], f[4], f[5])
 
 
 def section(g, log_rel):
@@ -69,12 +81,14 @@ def section(g, log_rel):
     bes = [b for b in ("cuda", "host") if any(b in r for _, r in g["rows"])]
     md = ["## On a real GPU: %s (the product)" % env.get("gpu", "GPU").split(",")[0], "",
           "- %s; %s CPUs; run %s at commit %s; raw log `%s` (bench/cuda-gpu.sh)."
-          % (env.get("gpu", "?"), env.get("cpus", "?"), env.get("date", "?"),
+          % (gpu_words(env.get("gpu", "?")), env.get("cpus", "?"), env.get("date", "?"),
              env.get("commit", "?"), log_rel),
           "- Load tool: nbdraw (raw sockets, as the kernel's client talks), one thread and"
-          " connection per `-c`, against %s that a verifying run filled first; `--backend cuda` is VRAM through the CUDA Driver API,"
+          " connection per `-c`, against the default export: chunk 0 (%s MiB) of %s, which"
+          " a verifying run filled first; `--backend cuda` is VRAM through the CUDA Driver API,"
           " `--backend host` the same daemon on RAM, on the same machine in the same run."
-          " Client and server share the machine's CPUs." % env.get("export", "the export"), ""]
+          " Client and server share the machine's CPUs."
+          % (env.get("span", "?"), env.get("export", "the tier")), ""]
     head = "| row |" + "".join(" %s IOPS | %s MB/s | %s p50 us | %s p99 us |" % ((b,) * 4)
                                for b in bes)
     md += [head, "|---|" + "---|" * (4 * len(bes))]
@@ -95,7 +109,7 @@ def section(g, log_rel):
         if b in g["integrity"]:
             iops, err, mism = g["integrity"][b]
             md.append("Integrity, %s: the whole export written and read back by nbdtool under"
-                      " 10 s of mixed 64 KiB load, %d IOPS, %d errors, %d mismatches."
+                      " 10 s of mixed 64 KiB load at 8 x 16, %d IOPS, %d errors, %d mismatches."
                       % (b, iops, err, mism))
     md += ["Errors reported by the load tool on these rows: %d." % errors, ""]
     return md

@@ -22,6 +22,7 @@ cpus: 16
 vram-swapd: serving 110592 MiB of NVIDIA H200 in 1 chunk(s) (exports 'vram-swap.0'...) on /tmp/x
 ######## --backend cuda --size 8G
 == integrity (nbdtool): whole export filled, 10 s mixed load, read back, 8 connections
+nbdtool: verified 1024 MiB written and read back
 IOPS 289367  MiB/s 18085.4  MB/s 18964.0  lat p50 430.7 us  ops 3033976  errors 0  mismatches 0
 == 4K QD1 read
 conns=1 qd=1 bs=4096 write%=0 rand iops=44711 MBps=183.1 p50_us=21.9 p99_us=32.5 p999_us=73.1 errors=0
@@ -98,7 +99,7 @@ class ReportTest(unittest.TestCase):
             subprocess.run([sys.executable, os.path.join(HERE, "report.py"), d, out, "--gpu", log],
                            check=True)
             md = open(out).read()
-        self.assertEqual(g["env"]["export"], "a 8 GiB export in 8 chunk(s)")
+        self.assertEqual(g["env"]["export"], "a 8 GiB tier in 8 chunks")
         self.assertEqual([n for n, _ in g["rows"]],
                          ["4K QD1 read", "integrity row", "4K read, one every 20 ms"])
         self.assertEqual(g["integrity"], {"cuda": (289367, 0, 0)})
@@ -106,6 +107,8 @@ class ReportTest(unittest.TestCase):
         self.assertLess(md.index("## On a real GPU: NVIDIA H200 (the product)"),
                         md.index("## Conditions"))
         self.assertIn("at commit 1234abc", md)
+        self.assertIn("chunk 0 (1024 MiB) of a 8 GiB tier in 8 chunks", md)
+        self.assertIn("NVIDIA H200 (143771 MiB, driver 580.159.04, PCIe gen 5 x16); 16 CPUs", md)
         self.assertIn("| 4K QD1 read | 44711 | 183.1 | 21.9 | 32.5 | 90000 | 368.6 | 10.5 | 20.0 |", md)
         self.assertIn("| 4K read, one every 20 ms | 50 | 0.2 | 110.0 | 140.0 | 50 | 0.2 | 60.0 | 80.0 |", md)
         self.assertIn("| integrity row | 700000 | 2867.2 | 42.0 | 66.0 | - | - | - | - |", md)
