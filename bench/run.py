@@ -162,11 +162,14 @@ def main():
     if servers.BASELINE not in names or len(names) < 2:
         sys.exit("bench: need %s and at least one vram-swapd configuration" % servers.BASELINE)
 
+    # Before any output is opened: the results may be tracked files, and
+    # git would call the tree dirty for the truncation alone.
+    env = environment(args, names, skipped)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "env.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "value"])
-        w.writerows(environment(args, names, skipped))
+        w.writerows(env)
 
     running = {}
     try:
