@@ -165,7 +165,6 @@ static struct vs_slot *idle_slot(struct vs_server *srv)
 	return NULL;
 }
 
-
 bool vs_server_can_accept(struct vs_server *srv, int *ms)
 {
 	return vs_neg_room(&srv->neg, ms);
