@@ -331,6 +331,12 @@ class Lifecycle(unittest.TestCase):
         d = Daemon(size="8M", args=["--max-clients", "3"])
         try:
             results, lock = [], threading.Lock()
+            tried, cv = [0], threading.Condition()
+
+            def tried_one():
+                with cv:
+                    tried[0] += 1
+                    cv.notify_all()
 
             def client(i):
                 h = nbd.NBD()
@@ -339,13 +345,17 @@ class Lifecycle(unittest.TestCase):
                 except nbd.Error:
                     with lock:
                         results.append(("refused", i, None))
+                    tried_one()
                     return
+                tried_one()
                 try:
                     h.pwrite(bytes([i + 1]) * 4096, 4096 * i)
                     got = h.pread(4096, 4096 * i)
                     with lock:
                         results.append(("served", i, got == bytes([i + 1]) * 4096))
-                    time.sleep(3)   # hold the slot while the others try
+                    # Holds its slot until every client has tried.
+                    with cv:
+                        cv.wait_for(lambda: tried[0] == 8, timeout=30)
                     h.shutdown()
                 except nbd.Error as e:
                     with lock:
