@@ -20,16 +20,13 @@ TOOL = re.compile(r"^IOPS (\d+) .* errors (\d+)\s+mismatches (\d+)")
 def parse(path):
     """{"env": {...}, "rows": [(name, {backend: figures})], "integrity": {backend: line}}"""
     env, rows, integrity = {}, {}, {}
-    order = []
     backend, name = None, None
     with open(path) as f:
         lines = f.read().splitlines()
-    for i, line in enumerate(lines):
-        for key in ("commit", "date", "cpus"):
+    for line in lines:
+        for key in ("commit", "date", "gpu", "cpus"):
             if line.startswith(key + ": ") and key not in env:
                 env[key] = line[len(key) + 2:]
-        if line.startswith("gpu: ") and "gpu" not in env:
-            env["gpu"] = line[5:]
         m = SERVING.search(line)
         if m and backend and "export" not in env:
             env["export"] = "a %d GiB tier in %s chunks" % (int(m.group(1)) >> 10, m.group(2))
@@ -53,10 +50,7 @@ def parse(path):
             fig = {"iops": int(m.group(7)), "MBps": float(m.group(8)),
                    "p50_us": float(m.group(9)), "p99_us": float(m.group(10)),
                    "p999_us": float(m.group(11)), "errors": int(m.group(12))}
-            if name not in rows:
-                rows[name] = {}
-                order.append(name)
-            rows[name][be] = fig
+            rows.setdefault(name, {})[be] = fig
             name = None
         m = SPAN.match(line)
         if m and "span" not in env:
@@ -64,7 +58,7 @@ def parse(path):
         m = TOOL.match(line)
         if m and backend:
             integrity[backend] = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    return {"env": env, "rows": [(n, rows[n]) for n in order], "integrity": integrity}
+    return {"env": env, "rows": list(rows.items()), "integrity": integrity}
 
 
 def gpu_words(csv_line):
