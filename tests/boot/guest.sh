@@ -746,14 +746,25 @@ serving_pid() {
 # shellcheck disable=SC2317 # through wait_for
 new_daemon() { local p; p=$(serving_pid) && [ "$p" != "$1" ]; }
 
-# The holder, the unit's main process, is the same one, with the unit
-# active and systemd's restart count unchanged: PID 1 did nothing.
-holder_kept() {
+# Before a restart in place: the daemon serving, the holder (the unit's
+# main process), systemd's restart count and the time, on one line.
+in_place_mark() {
+	local p
+	p=$(serving_pid) || p=-
+	echo "$p $(systemctl show -P MainPID "$UNIT") $(systemctl show -P NRestarts "$UNIT") $(date +%s)"
+}
+
+# After it: the holder is the same one, systemd's restart count is
+# unchanged (PID 1 did nothing), and swap is still on the same attached
+# device.
+kept_in_place() {
 	local tag=$1 holder=$2 n0=$3
 	if [ "$(systemctl show -P MainPID "$UNIT")" != "$holder" ]; then
 		echo "$tag: the unit's main process was the holder $holder, now $(systemctl show -P MainPID "$UNIT")"
 	elif [ "$(systemctl show -P NRestarts "$UNIT")" != "$n0" ]; then
 		echo "$tag: systemd restarted the unit (NRestarts $n0 -> $(systemctl show -P NRestarts "$UNIT"))"
+	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
+		echo "$tag: swap or device gone: '$(any_nbd_swap)'"
 	else
 		return 0
 	fi
@@ -767,12 +778,9 @@ holder_kept() {
 # off, and the unit is not restarted.
 step_upgrade() {
 	local pid new out deb t0=$SECONDS why since ver log holder n0
-	pid=$(serving_pid)
-	holder=$(systemctl show -P MainPID "$UNIT")
-	n0=$(systemctl show -P NRestarts "$UNIT")
 	deb=$(echo "$PAY"/upgrade/*.deb)
 	ver=$(dpkg-deb -f "$deb" Version)
-	since=$(date +%s)
+	read -r pid holder n0 since < <(in_place_mark)
 	out=$(dpkg -i "$deb" 2>&1) || { fail "upgrade: dpkg -i exited $?: $(echo "$out" | tail -n 4 | oneline)"; return 1; }
 	printf '    upgrade: %s\n' "${out//$'\n'/$'\n'    upgrade: }"
 	new=$(serving_pid)
@@ -781,15 +789,13 @@ step_upgrade() {
 		fail "upgrade: the postinst did not restart the daemon in place (it was $pid, now '$new')"
 	elif [ "$(readlink "/proc/$new/exe")" != /usr/sbin/vram-swapd ]; then
 		fail "upgrade: daemon $new runs '$(readlink "/proc/$new/exe")', not the upgraded /usr/sbin/vram-swapd"
-	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
-		fail "upgrade: swap or device gone: '$(any_nbd_swap)'"
 	elif [ "$(dpkg-query -W -f='${Status} ${Version}' vram-swap)" != "install ok installed $ver" ]; then
 		fail "upgrade: dpkg says '$(dpkg-query -W -f='${Status} ${Version}' vram-swap)', wanted $ver installed"
 	elif echo "$log" | grep -q swapoff; then
 		fail "upgrade: something swapped off: $(echo "$log" | grep swapoff | head -n 2 | oneline)"
 	elif ! echo "$log" | grep -q "handed its pages over: starting /usr/sbin/vram-swapd"; then
 		fail "upgrade: the holder did not start the new binary: $(echo "$log" | tail -n 5 | oneline)"
-	elif ! why=$(holder_kept upgrade "$holder" "$n0"); then
+	elif ! why=$(kept_in_place upgrade "$holder" "$n0"); then
 		fail "$why"
 	elif ! why=$(unit_fresh); then
 		fail "upgrade: $why"
@@ -807,10 +813,7 @@ step_upgrade() {
 # page is there after. No ExecStop= (the swapoff) may have run.
 step_crash() {
 	local pid new holder n0 since t0=$SECONDS dt why log
-	pid=$(serving_pid)
-	holder=$(systemctl show -P MainPID "$UNIT")
-	n0=$(systemctl show -P NRestarts "$UNIT")
-	since=$(date +%s)
+	read -r pid holder n0 since < <(in_place_mark)
 	kill -9 "$pid"
 	if ! wait_for 90 new_daemon "$pid"; then
 		fail "crash: no daemon serving 90 s after kill -9 of $pid: $UNIT $(unit_full "$UNIT"): $(journalctl -b -q -o cat -u "$UNIT" | tail -n 4 | oneline)"
@@ -820,10 +823,8 @@ step_crash() {
 	new=$(serving_pid)
 	log=$(journalctl -b -q -o cat -u "$UNIT" --since "@$since")
 	verify_all crash || return 1
-	if ! why=$(holder_kept crash "$holder" "$n0"); then
+	if ! why=$(kept_in_place crash "$holder" "$n0"); then
 		fail "$why"
-	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
-		fail "crash: swap or device gone: '$(any_nbd_swap)'"
 	elif ! echo "$log" | grep -q "the daemon (pid $pid) was killed by signal 9: starting it again"; then
 		fail "crash: the holder did not say it started the daemon again: $(echo "$log" | tail -n 5 | oneline)"
 	elif ! echo "$log" | grep -q "re-attached to $DEV"; then
@@ -843,10 +844,7 @@ step_crash() {
 # active throughout, with nothing left failed.
 step_reload() {
 	local pid new holder n0 since t0=$SECONDS why log out
-	pid=$(serving_pid)
-	holder=$(systemctl show -P MainPID "$UNIT")
-	n0=$(systemctl show -P NRestarts "$UNIT")
-	since=$(date +%s)
+	read -r pid holder n0 since < <(in_place_mark)
 	out=$(timeout -s KILL 120 systemctl reload "$UNIT" 2>&1) ||
 		{ fail "reload: systemctl reload exited $?: $(echo "$out" | oneline); $(journalctl -b -q -o cat -u "$UNIT" | tail -n 4 | oneline)"; return 1; }
 	new=$(serving_pid)
@@ -855,11 +853,9 @@ step_reload() {
 		fail "reload: no new daemon serving after systemctl reload (it was $pid, now '$new')"
 	elif ! echo "$log" | grep -q "vram-swapd restarted in place (pid $pid, now $new): swap stayed on $DEV"; then
 		fail "reload: the unit's ExecReload= did not say it restarted the daemon in place: $(echo "$log" | tail -n 5 | oneline)"
-	elif [ "$(swap_dev)" != "$DEV" ] || ! attached "$DEV"; then
-		fail "reload: swap or device gone: '$(any_nbd_swap)'"
 	elif echo "$log" | grep -q swapoff; then
 		fail "reload: something swapped off: $(echo "$log" | grep swapoff | head -n 2 | oneline)"
-	elif ! why=$(holder_kept reload "$holder" "$n0"); then
+	elif ! why=$(kept_in_place reload "$holder" "$n0"); then
 		fail "$why"
 	elif ! why=$(end_state reload "$t0" $ACTIVE $ACTIVE); then
 		fail "$why"
