@@ -227,13 +227,14 @@ unsigned vs_chunks_list(struct vs_chunks *t, struct vs_chunk_info *out)
 	return n;
 }
 
-uint64_t vs_chunks_on(struct vs_chunks *t, unsigned gpu, unsigned *count)
+/* Bytes and chunks held on GPU gpu, or on every GPU when all is set. */
+static uint64_t held(struct vs_chunks *t, bool all, unsigned gpu, unsigned *count)
 {
 	uint64_t b = 0;
 	unsigned k = 0;
 	pthread_mutex_lock(&t->mu);
 	for (unsigned i = 0; i < VS_MAX_CHUNKS; i++)
-		if (t->c[i].state != VS_CHUNK_EMPTY && t->c[i].gpu == gpu) {
+		if (t->c[i].state != VS_CHUNK_EMPTY && (all || t->c[i].gpu == gpu)) {
 			b += t->c[i].size;
 			k++;
 		}
@@ -241,4 +242,14 @@ uint64_t vs_chunks_on(struct vs_chunks *t, unsigned gpu, unsigned *count)
 	if (count)
 		*count = k;
 	return b;
+}
+
+uint64_t vs_chunks_on(struct vs_chunks *t, unsigned gpu, unsigned *count)
+{
+	return held(t, false, gpu, count);
+}
+
+uint64_t vs_chunks_held(struct vs_chunks *t, unsigned *count)
+{
+	return held(t, true, 0, count);
 }

@@ -103,5 +103,7 @@ void vs_chunks_pinned(struct vs_chunks *t, uint64_t key, struct vs_store **st, u
 unsigned vs_chunks_list(struct vs_chunks *t, struct vs_chunk_info *out);
 /* Bytes and chunks held on one GPU. */
 uint64_t vs_chunks_on(struct vs_chunks *t, unsigned gpu, unsigned *count);
+/* Bytes and chunks held on all of them. */
+uint64_t vs_chunks_held(struct vs_chunks *t, unsigned *count);
 
 #endif

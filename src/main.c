@@ -295,13 +295,8 @@ int main(int argc, char **argv)
 	write_status(&d);
 	vs_notify("READY=1");
 	{
-		uint64_t total = 0;
-		unsigned n = 0;
-		for (unsigned i = 0; i < d.ngpus; i++) {
-			unsigned k;
-			total += vs_chunks_on(&d.tab, i, &k);
-			n += k;
-		}
+		unsigned n;
+		uint64_t total = vs_chunks_held(&d.tab, &n);
 		vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s in %u chunk(s) (exports "
 		       "'%s.0'...) on %s%s", total >> 20, d.gp[0]->device_name, n,
 		       d.cfg.export_name, d.cfg.socket_path,

@@ -97,13 +97,8 @@ int vs_tier_fill(struct vs_chunks *tab, struct vs_control *ctl, const struct vs_
 	}
 	/* --min-size is of the tier: the least worth serving, however many
 	 * chunks make it. */
-	uint64_t held = 0;
-	unsigned n = 0;
-	for (unsigned i = 0; i < tab->ngpus; i++) {
-		unsigned c;
-		held += vs_chunks_on(tab, i, &c);
-		n += c;
-	}
+	unsigned n;
+	uint64_t held = vs_chunks_held(tab, &n);
 	if (held < cfg->min_size) {
 		char s1[32], s2[32];
 		vs_fmt_size(s1, sizeof s1, held);
