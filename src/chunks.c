@@ -28,7 +28,7 @@ static int place(struct vs_chunks *t, unsigned gpu, uintptr_t mem, uint64_t size
 		struct vs_chunk *c = &t->c[i];
 		if (c->state != VS_CHUNK_EMPTY)
 			continue;
-		if (vs_store_init(&c->st, t->gpus[gpu], mem, size))
+		if (vs_store_init(&c->st, t->gpus[gpu], mem, size, t->shape))
 			return ENOMEM;
 		c->gpu = gpu;
 		c->mem = mem;
@@ -60,7 +60,7 @@ int vs_chunks_place(struct vs_chunks *t, unsigned idx, unsigned gpu, uintptr_t m
 	struct vs_chunk *c = &t->c[idx];
 	pthread_mutex_lock(&t->mu);
 	int rc = c->state != VS_CHUNK_EMPTY ? EEXIST
-	         : vs_store_adopt(&c->st, t->gpus[gpu], mem, size, zfd);
+	         : vs_store_adopt(&c->st, t->gpus[gpu], mem, size, t->shape, zfd);
 	if (!rc) {
 		*c = (struct vs_chunk){ .state = VS_CHUNK_SERVING, .gpu = gpu, .size = size,
 		                        .mem = mem, .gen = gen, .st = c->st };
@@ -143,7 +143,8 @@ void vs_chunks_free_all(struct vs_chunks *t)
 /* Under the lock. */
 static void ref_of(const struct vs_chunks *t, unsigned i, struct vs_chunk_ref *r)
 {
-	*r = (struct vs_chunk_ref){ .idx = i, .size = t->c[i].size, .key = KEY(i, t->c[i].gen) };
+	*r = (struct vs_chunk_ref){ .idx = i, .size = vs_store_bytes(&t->c[i].st),
+	                            .key = KEY(i, t->c[i].gen) };
 }
 
 int vs_chunks_ref(struct vs_chunks *t, unsigned idx, struct vs_chunk_ref *r)
@@ -220,8 +221,9 @@ unsigned vs_chunks_list(struct vs_chunks *t, struct vs_chunk_info *out)
 		vs_store_count(&c->st, &k);
 		out[n++] = (struct vs_chunk_info){ .idx = i, .gpu = c->gpu, .state = c->state,
 		                                   .clients = c->clients, .size = c->size,
-		                                   .used = (k.stored - k.same) * VS_BLOCK,
-		                                   .stored = k.stored, .same = k.same };
+		                                   .used = k.used, .stored = k.stored,
+		                                   .same = k.same, .compr = k.compr,
+		                                   .exported = vs_store_bytes(&c->st) };
 	}
 	pthread_mutex_unlock(&t->mu);
 	return n;

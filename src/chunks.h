@@ -45,23 +45,26 @@ struct vs_chunks {
 	void *hook_arg;
 	unsigned ngpus;
 	struct vs_backend *gpus[VS_MAX_GPUS];
+	struct vs_store_shape shape;   /* of every chunk's store */
 	struct vs_chunk c[VS_MAX_CHUNKS];
 };
 
 /* One chunk as status and the control socket report it. */
 struct vs_chunk_info {
 	unsigned idx, gpu, state, clients;
-	uint64_t size;
+	uint64_t size;     /* of its memory */
 	uint64_t used;     /* bytes of the chunk's memory holding data */
 	uint64_t stored;   /* pages written since their last discard */
 	uint64_t same;     /* of those, same-filled: kept as one word */
+	uint64_t compr;    /* bytes of the others after compression */
+	uint64_t exported; /* bytes it offers (more than size when compressing) */
 };
 
 /* A chunk as a transport found it: the key pins only that chunk, not one
  * added later under the same index after it was freed. */
 struct vs_chunk_ref {
 	unsigned idx;
-	uint64_t size;
+	uint64_t size;     /* what it offers: its store's bytes */
 	uint64_t key;
 };
 

@@ -6,9 +6,10 @@
  * The engine knows nothing of any wire format; it owns the order of
  * events that keeps the store correct:
  *
- *   plan   -> which pages move (same-filled pages of a READ are filled here)
+ *   plan   -> which pages move (same-filled pages of a READ are filled
+ *             here, written pages compressed and placed)
  *   xfer   -> one backend call for the whole batch
- *   commit -> the page map, the counters, the log
+ *   commit -> decompression, the page map, the counters, the log
  *
  * A page's same bit clears only after its data reached the backend, so no
  * reader ever sees stale backend contents; that rule lives in commit().
@@ -30,9 +31,10 @@ struct vs_counters {
 	_Atomic uint64_t reads, writes, trims, zeroes, flushes;
 	_Atomic uint64_t read_bytes, write_bytes;
 	_Atomic uint64_t io_errors, proto_errors;
+	_Atomic uint64_t full_writes;   /* of the io_errors: no room (ENOSPC) */
 } __attribute__((aligned(64)));
 
-#define VS_COUNTERS 9
+#define VS_COUNTERS 10
 
 struct vs_io {
 	uint8_t op;         /* enum vs_op */
@@ -42,6 +44,8 @@ struct vs_io {
 	uint64_t tag;       /* the transport's own (an NBD cookie, a ublk tag) */
 	int err;            /* 0 or an errno, once the batch has run */
 	unsigned seg0, nseg;
+	unsigned pp0;       /* its pages' plans: e->pp[pp0 ..] */
+	uint8_t *scratch;   /* its room for compressed bytes */
 };
 
 /* Most requests one batch holds. */
@@ -53,15 +57,22 @@ struct vs_engine {
 	struct vs_counters *cnt;
 	struct vs_seg *segs;
 	unsigned seg_cap, nsegs;
+	struct vs_page_plan *pp;
+	unsigned pp_cap, npp;
+	struct vs_pager pg;
+	uint8_t *scratch;   /* pp_cap pages of host memory (compression only) */
 	unsigned nio;
 	bool reads_only;    /* the batch holds only READs so far */
 	struct vs_io io[VS_BATCH_MAX];
 };
 
 /* max_bytes: the most payload one batch carries (reads and writes
- * together); sizes the segment list. vs_engine_bind() says what it serves.
- * Start-up only: 0 or ENOMEM. */
-int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_bytes);
+ * together); sizes the segment list and the page plans. alg: the
+ * compression of the stores it will serve; scratch, with one, host memory
+ * of max_bytes from the backend for compressed bytes (NULL without).
+ * vs_engine_bind() says what it serves. Start-up only: 0 or ENOMEM. */
+int vs_engine_init(struct vs_engine *e, struct vs_counters *cnt, size_t max_bytes,
+                   unsigned alg, uint8_t *scratch);
 /* Serves st through q (owned by the caller) from now on; between batches. */
 void vs_engine_bind(struct vs_engine *e, struct vs_store *st, struct vs_queue *q);
 void vs_engine_free(struct vs_engine *e);

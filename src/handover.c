@@ -18,10 +18,11 @@
 #include "chunks.h"
 #include "config.h"
 #include "log.h"
+#include "store.h"
 #include "notify.h"
 
 /* The record's layout; another format is another daemon's, refused. */
-#define FORMAT 3
+#define FORMAT 4
 static const char MAGIC[8] = "VSWAPHO";
 
 struct ho_chunk {
@@ -45,6 +46,9 @@ struct vs_ho_record {
 	uint32_t bytes;       /* sizeof this record */
 	char backend[16];
 	char export_name[64];
+	char compress[8];     /* how the pages are stored: their maps' shape */
+	uint32_t ratio;
+	uint32_t pad;
 	char version[32];     /* of the daemon that last wrote it (for messages) */
 	uint64_t id;          /* the tier's, random: part of each device's backend name */
 	/* The daemon serving it: its pid and start time, so that a pid
@@ -198,6 +202,8 @@ static int new_record(struct vs_handover *ho, const struct vs_config *cfg)
 	r->bytes = sizeof *r;
 	snprintf(r->backend, sizeof r->backend, "%s", cfg->backend);
 	snprintf(r->export_name, sizeof r->export_name, "%s", cfg->export_name);
+	snprintf(r->compress, sizeof r->compress, "%s", cfg->compress);
+	r->ratio = vs_store_shape_of(cfg).ratio;
 	snprintf(r->version, sizeof r->version, "%s", VS_VERSION);
 	r->id = ho->id;
 	atomic_store(&r->owner, owner_of(getpid()));
@@ -301,6 +307,12 @@ static int check_record(struct vs_ho_record *r, const struct ho_table **out)
 	if (strncmp(r->export_name, config->export_name, sizeof r->export_name))
 		return refuse("the pages were exported as '%.64s', not '%s'", r->export_name,
 		              config->export_name);
+	if (strncmp(r->compress, config->compress, sizeof r->compress) ||
+	    r->ratio != vs_store_shape_of(config).ratio)
+		return refuse("the pages were stored with VRAM_SWAP_COMPRESS=%.8s and "
+		              "VRAM_SWAP_RATIO=%u, not %s and %u; set those, or swap off and "
+		              "start anew", r->compress, r->ratio, config->compress,
+		              vs_store_shape_of(config).ratio);
 	const struct ho_table *t = live(r);
 	if (t->sum != checksum(t))
 		return refuse("the record's checksum is wrong (table %" PRIu64 ")", t->seq);

@@ -108,7 +108,7 @@ static void write_status(struct daemon *d)
 	static char buf[16384];
 	static char tmp[4200];
 	static struct vs_chunk_info ci[VS_MAX_CHUNKS];
-	uint64_t c[VS_COUNTERS], size = 0, used = 0, stored = 0, same = 0;
+	uint64_t c[VS_COUNTERS], size = 0, used = 0, stored = 0, same = 0, compr = 0, exported = 0;
 	vs_server_counters(&d->srv, c);
 	unsigned clients = atomic_load(&d->srv.clients);
 	unsigned nc = vs_chunks_list(&d->tab, ci);
@@ -117,20 +117,24 @@ static void write_status(struct daemon *d)
 		used += ci[i].used;
 		stored += ci[i].stored;
 		same += ci[i].same;
+		compr += ci[i].compr;
+		exported += ci[i].exported;
 	}
 	const struct vs_backend *g0 = d->gp[0];
 	size_t n = (size_t)snprintf(buf, sizeof buf,
 		"version=%s\npid=%d\nstate=%s\nbackend=%s\ndevice=%s\nuuid=%s\nbus_id=%s\n"
 		"export=%s\nsocket=%s\nsize_bytes=%" PRIu64 "\nused_bytes=%" PRIu64 "\n"
-		"stored_pages=%" PRIu64 "\nsame_pages=%" PRIu64 "\nclients=%u\nreads=%" PRIu64
+		"stored_pages=%" PRIu64 "\nsame_pages=%" PRIu64 "\ncompr_bytes=%" PRIu64
+		"\nexport_bytes=%" PRIu64 "\ncompress=%s\nclients=%u\nreads=%" PRIu64
 		"\nwrites=%" PRIu64 "\ntrims=%" PRIu64 "\n"
 		"zeroes=%" PRIu64 "\nflushes=%" PRIu64 "\nread_bytes=%" PRIu64 "\n"
 		"write_bytes=%" PRIu64 "\nio_errors=%" PRIu64 "\nproto_errors=%" PRIu64 "\n"
+		"full_writes=%" PRIu64 "\n"
 		"uptime_s=%lld\ncrash_safe=%s\ncrash_safe_why=%s\n",
 		VS_VERSION, (int)getpid(), d->state, g0->ops->name, g0->device_name,
 		g0->device_uuid, g0->device_bus_id, d->cfg.export_name, d->cfg.socket_path,
-		size, used, stored, same, clients, c[0], c[1], c[2], c[3], c[4],
-		c[5], c[6], c[7], c[8], (long long)(time(NULL) - d->started),
+		size, used, stored, same, compr, exported, d->cfg.compress, clients, c[0], c[1],
+		c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], (long long)(time(NULL) - d->started),
 		d->ho.durable ? "yes" : "no", d->ho.why);
 	/* The chunks and GPUs: one line each, values in a fixed order so the
 	 * scripts read them with `read`. */
@@ -148,9 +152,10 @@ static void write_status(struct daemon *d)
 	pthread_mutex_unlock(&d->ctl.mu);
 	for (unsigned i = 0; i < nc && n < sizeof buf; i++)
 		n += (size_t)snprintf(buf + n, sizeof buf - n,
-			"chunk.%u=%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %s.%u\n",
-			ci[i].idx, ci[i].gpu, ci[i].size, ci[i].used, ci[i].stored, ci[i].same,
-			ci[i].clients, d->cfg.export_name, ci[i].idx);
+			"chunk.%u=%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %" PRIu64
+			" %" PRIu64 " %s.%u\n", ci[i].idx, ci[i].gpu, ci[i].size, ci[i].used,
+			ci[i].stored, ci[i].same, ci[i].clients, ci[i].compr, ci[i].exported,
+			d->cfg.export_name, ci[i].idx);
 	if (n >= sizeof buf)
 		n = sizeof buf - 1;
 
@@ -239,6 +244,7 @@ int main(int argc, char **argv)
 	}
 	vs_chunks_init(&d.tab);
 	d.tab.ngpus = d.ngpus;
+	d.tab.shape = vs_store_shape_of(&d.cfg);
 	d.tab.served = vs_handover_keep;
 	d.tab.freeing = vs_handover_drop;
 	d.tab.hook_arg = &d.ho;
@@ -297,8 +303,12 @@ int main(int argc, char **argv)
 	{
 		unsigned n;
 		uint64_t total = vs_chunks_held(&d.tab, &n);
-		vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s in %u chunk(s) (exports "
-		       "'%s.0'...) on %s%s", total >> 20, d.gp[0]->device_name, n,
+		char how[64] = "";
+		if (d.tab.shape.alg)
+			snprintf(how, sizeof how, ", offered as %" PRIu64 " MiB compressed with %s",
+			         (total >> 20) * d.tab.shape.ratio, d.cfg.compress);
+		vs_log(LOG_NOTICE, "serving %" PRIu64 " MiB of %s in %u chunk(s)%s (exports "
+		       "'%s.0'...) on %s%s", total >> 20, d.gp[0]->device_name, n, how,
 		       d.cfg.export_name, d.cfg.socket_path,
 		       d.ho.adopted ? ": the pages an earlier daemon left, handed over" : "");
 		if (!d.ho.durable)

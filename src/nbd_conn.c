@@ -26,17 +26,23 @@ int vs_nbd_conn_init(struct vs_nbd_conn *c, struct vs_backend *const *bes, unsig
 	c->spin = sysconf(_SC_NPROCESSORS_ONLN) >= 4;
 	if (nbe > VS_MAX_GPUS)
 		return EINVAL;
-	int rc = vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP);
+	int rc = 0;
 	for (unsigned i = 0; i < nbe && !rc; i++) {
 		c->bes[i] = bes[i];
 		rc = bes[i]->ops->queue_open(bes[i], &c->q[i]);
 		c->nq += !rc;
 	}
+	unsigned alg = src->tab->shape.alg;
 	if (!rc) {
 		c->in = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP);
 		c->out = bes[0]->ops->buf_alloc(bes[0], VS_OUT_CAP);
-		rc = c->in && c->out ? 0 : ENOMEM;
+		/* Compressed bytes move through staging memory of their own. */
+		if (alg)
+			c->scratch = bes[0]->ops->buf_alloc(bes[0], VS_IN_CAP + VS_OUT_CAP);
+		rc = c->in && c->out && (!alg || c->scratch) ? 0 : ENOMEM;
 	}
+	if (!rc)
+		rc = vs_engine_init(&c->eng, cnt, VS_IN_CAP + VS_OUT_CAP, alg, c->scratch);
 	if (rc)
 		vs_nbd_conn_free(c);
 	return rc;
@@ -49,7 +55,9 @@ void vs_nbd_conn_free(struct vs_nbd_conn *c)
 		be->ops->buf_free(be, c->in, VS_IN_CAP);
 	if (be && c->out)
 		be->ops->buf_free(be, c->out, VS_OUT_CAP);
-	c->in = c->out = NULL;
+	if (be && c->scratch)
+		be->ops->buf_free(be, c->scratch, VS_IN_CAP + VS_OUT_CAP);
+	c->in = c->out = c->scratch = NULL;
 	for (unsigned i = 0; i < c->nq; i++)
 		c->bes[i]->ops->queue_close(c->q[i]);
 	c->nq = 0;

@@ -34,6 +34,7 @@ struct vs_nbd_conn {
 	struct vs_queue *q[VS_MAX_GPUS];   /* one on each GPU */
 	unsigned nq;
 	uint8_t *in, *out;        /* backend staging memory */
+	uint8_t *scratch;         /* and for compressed bytes (compression only) */
 	size_t out_used;
 	bool spin;                /* poll briefly before sleeping in recv() */
 	uint8_t hdr[VS_BATCH_MAX][16];

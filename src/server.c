@@ -272,10 +272,10 @@ void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
 		const struct vs_counters *c = &srv->slots[i].cnt;
 		const _Atomic uint64_t *f[VS_COUNTERS] = { &c->reads, &c->writes, &c->trims, &c->zeroes,
 		                                 &c->flushes, &c->read_bytes, &c->write_bytes,
-		                                 &c->io_errors, &c->proto_errors };
+		                                 &c->io_errors, &c->proto_errors, &c->full_writes };
 		for (int k = 0; k < VS_COUNTERS; k++)
 			out[k] += atomic_load_explicit(f[k], memory_order_relaxed);
 	}
 	/* A handshake that broke the protocol is a protocol error too. */
-	out[VS_COUNTERS - 1] += atomic_load_explicit(&srv->neg.proto_errors, memory_order_relaxed);
+	out[8] += atomic_load_explicit(&srv->neg.proto_errors, memory_order_relaxed);
 }

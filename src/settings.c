@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include "backend.h"
+#include "codec.h"
 #include "config.h"
 #include "unixsock.h"
 
@@ -140,6 +141,20 @@ static const char *check_on_battery(const char *v, char norm[VS_VALUE_MAX])
 		return "expected keep or release";
 	copy(norm, v);
 	return NULL;
+}
+
+static const char *check_compress(const char *v, char norm[VS_VALUE_MAX])
+{
+	unsigned alg;
+	if (vs_alg_find(v, &alg))
+		return "expected off, lz4 or zstd";
+	copy(norm, v);
+	return NULL;
+}
+
+static const char *check_ratio(const char *v, char norm[VS_VALUE_MAX])
+{
+	return number(v, 1, 4, norm) ? NULL : "expected a whole number from 1 to 4";
 }
 
 static const char *check_backend(const char *v, char norm[VS_VALUE_MAX])

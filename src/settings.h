@@ -77,6 +77,10 @@
 	X(ON_BATTERY, "VRAM_SWAP_ON_BATTERY", "on-battery", 0, "keep|release", "keep", \
 	  check_on_battery, ALL, bool, release_on_battery, store_release, \
 	  "on battery, release every chunk") \
+	X(COMPRESS, "VRAM_SWAP_COMPRESS", "compress", 0, "off|lz4|zstd", "off", check_compress, \
+	  ALL, const char *, compress, store_str, "compress pages that are not same-filled") \
+	X(RATIO, "VRAM_SWAP_RATIO", "ratio", 0, "N", "2", check_ratio, ALL, unsigned, ratio, \
+	  store_uint, "with compression: swap offered per byte of memory, 1-4") \
 	X(RESTART_WAIT, "VRAM_SWAP_RESTART_WAIT", "restart-wait", 0, "SECONDS", "60", \
 	  check_restart_wait, ALL, unsigned, restart_wait, store_uint, \
 	  "swap I/O waits this long for a restarted daemon") \

@@ -105,10 +105,11 @@ class Daemon:
 class DaemonCase(unittest.TestCase):
     """Tests that share one daemon per class, of DAEMON_SIZE bytes."""
     DAEMON_SIZE = "64M"
+    DAEMON_ARGS = ()
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon(size=cls.DAEMON_SIZE)
+        cls.d = Daemon(size=cls.DAEMON_SIZE, args=cls.DAEMON_ARGS)
 
     @classmethod
     def tearDownClass(cls):

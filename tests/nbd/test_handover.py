@@ -42,7 +42,8 @@ def pattern(seed, n):
 class Tier:
     """A directory with the daemon's socket and status file."""
 
-    def __init__(self):
+    def __init__(self, extra=()):
+        self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix="vs-ho-")
         os.chmod(self.dir, 0o700)
         self.sock = os.path.join(self.dir, "s")
@@ -52,7 +53,7 @@ class Tier:
     def args(self):
         return [DAEMON, "--backend", BACKEND, "--size", str(SIZE), "--chunk", str(CHUNK),
                 "--min-size", "4M", "--socket", self.sock, "--status-file", self.status,
-                "--auto", "off"] + EXTRA
+                "--auto", "off"] + EXTRA + self.extra
 
     def wait_serving(self, other_than=None, timeout=20):
         end = time.time() + timeout
@@ -315,6 +316,28 @@ class Handover(Base):
         self.assertNotIn("map.2", names)
         self.assertIn("chunk.3", names)
 
+    def test_compressed_pages_are_served_again_and_only_as_they_were_stored(self):
+        self.tier.extra = ["--compress", "lz4"]
+        k, st, want = self.handed_over()
+        # Another compression, or another ratio, would read the maps wrongly.
+        self.tier.extra = ["--compress", "zstd"]
+        self.refused(k, None, "the pages were stored with VRAM_SWAP_COMPRESS=lz4 and "
+                     "VRAM_SWAP_RATIO=2, not zstd and 2")
+        self.tier.extra = ["--compress", "lz4", "--ratio", "3"]
+        self.refused(k, None, "the pages were stored with VRAM_SWAP_COMPRESS=lz4 and "
+                     "VRAM_SWAP_RATIO=2, not lz4 and 3")
+        self.tier.extra = ["--compress", "lz4"]
+        self.spawn(k.start())
+        now = self.tier.wait_serving(other_than=st["pid"])
+        self.check(want)
+        # The blocks in use were counted again from the maps.
+        stored = read_status(self.tier.status)
+        self.assertGreater(int(stored["compr_bytes"]), 0)
+        self.assertLess(int(stored["used_bytes"]),
+                        (int(stored["stored_pages"]) - int(stored["same_pages"])) * 4096 // 2,
+                        stored)
+        self.assertEqual(int(now["export_bytes"]), 2 * SIZE)
+
     def test_wrong_size_memory_is_refused(self):
         k, _, want = self.handed_over()
         fds = dict(k.fds, **{"chunk.1": k.memfd(CHUNK // 2)})
@@ -340,9 +363,9 @@ class Handover(Base):
         k, _, _ = self.handed_over()
         size = os.fstat(k.fds["tier"]).st_size
         m = mmap.mmap(k.fds["tier"], size)
-        table = (size - 144) // 2
+        table = (size - 160) // 2
         for t in (0, 1):
-            m[144 + t * table + 8 + 16] ^= 0x5a   # a chunk's GPU, in both copies
+            m[160 + t * table + 8 + 16] ^= 0x5a   # a chunk's GPU, in both copies
         self.refused(k, None, "the record's checksum is wrong")
 
     @unittest.skipUnless(BACKEND == "cuda", "the host backend has no GPU")

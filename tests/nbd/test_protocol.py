@@ -445,6 +445,113 @@ class SameFilled(DaemonCase):
         self.wait_counts(256 - 64 + 16, 256 - 64 + 16 - left, left * 4096)
 
 
+def text_pages(n, seed=0):
+    """Pages of words and numbers, as a program's heap holds them: they
+    compress, and no page is one word repeated."""
+    words = [b"swap", b"page", b"kernel", b"vram", b"memory", b"python", b"dict", b"%d"]
+    out = bytearray()
+    i = seed
+    while len(out) < n * 4096:
+        w = words[i % 8]
+        out += (w % i if w == b"%d" else w) + b" "
+        i = (i * 1103515245 + 12345) % 2147483648
+    return bytes(out[:n * 4096])
+
+
+class Compressed(DaemonCase):
+    """--compress: 8 MiB of memory offering twice that. Text-like pages are
+    stored in a fraction of their size and read back; incompressible pages
+    fill the memory, after which a write is refused with ENOSPC (never
+    acknowledged and lost), logged once, and every page stored before still
+    reads back; a discard gives the memory back."""
+    DAEMON_SIZE = "8M"
+    DAEMON_ARGS = ("--compress", "lz4")
+
+    def counts(self):
+        st = self.d.status_dict()
+        self.assertEqual(st["compress"], self.DAEMON_ARGS[1])
+        chunk = dict(zip("gpu size used stored same clients compr export".split(),
+                         st["chunk.0"].split()))
+        for k, field in (("used", "used_bytes"), ("stored", "stored_pages"),
+                         ("same", "same_pages"), ("compr", "compr_bytes"),
+                         ("export", "export_bytes")):
+            self.assertEqual(chunk[k], st[field], (k, st))
+        return {k: int(st[k]) for k in ("stored_pages", "same_pages", "used_bytes",
+                                          "compr_bytes", "export_bytes", "size_bytes",
+                                          "full_writes", "io_errors")}
+
+    def wait_counts(self, **want):
+        deadline = time.time() + 5
+        while True:
+            c = self.counts()
+            if all(c[k] == v for k, v in want.items()) or time.time() > deadline:
+                return c
+            time.sleep(0.2)
+
+    def test_pages_compress_fill_the_memory_and_come_back(self):
+        h = nbd.NBD()
+        h.connect_unix(self.d.sock)
+        self.addCleanup(h.shutdown)
+        self.assertEqual(h.get_size(), 16 << 20)
+        text = text_pages(1024, seed=7)
+        h.pwrite(text, 0)
+        self.assertEqual(h.pread(len(text), 0), text)
+        c = self.wait_counts(stored_pages=1024)
+        self.assertEqual((c["stored_pages"], c["same_pages"]), (1024, 0), c)
+        # zram's mm_stat: orig_data_size over mem_used_total.
+        self.assertLess(c["compr_bytes"], 1024 * 4096 // 2, c)
+        self.assertGreaterEqual(c["used_bytes"], c["compr_bytes"], c)
+        self.assertLess(c["used_bytes"], c["compr_bytes"] + 1024 * 64, c)
+
+        # Noise over the rest: the memory holds 2048 frames of 4 KiB, the
+        # text packed into hardly more frames than its bytes fill (a frame
+        # of pages of n blocks leaves fewer than n free), and every other
+        # frame takes a page of noise. The first that does not fit is
+        # refused.
+        text_frames = -(-c["used_bytes"] // 4096)
+        noise = os.urandom(4096 * 3072)
+        stored, refused = 0, None
+        for i in range(3072):
+            try:
+                h.pwrite(noise[i * 4096:(i + 1) * 4096], (4 << 20) + i * 4096)
+                stored += 1
+            except nbd.Error as e:
+                refused = i
+                self.assertEqual(errno_of(e), ENOSPC, e)
+                break
+        self.assertIsNotNone(refused, "the memory never filled")
+        self.assertGreaterEqual(stored, 2048 - text_frames * 9 // 8 - 2, c)
+        self.assertLessEqual(stored, 2048 - text_frames)
+        # Refused again, and logged once, not once per write.
+        for _ in range(20):
+            with self.assertRaises(nbd.Error) as cm:
+                h.pwrite(noise[refused * 4096:(refused + 1) * 4096], (4 << 20) + refused * 4096)
+            self.assertEqual(errno_of(cm.exception), ENOSPC)
+        c = self.wait_counts(full_writes=21)
+        self.assertEqual(c["full_writes"], 21, c)
+        self.assertEqual(self.d.logtext().count("is full of compressed pages"), 1,
+                         self.d.logtext())
+        # Nothing stored before is lost, and the refused page reads as before.
+        self.assertEqual(h.pread(len(text), 0), text)
+        self.assertEqual(h.pread(stored * 4096, 4 << 20), noise[:stored * 4096])
+        self.assertEqual(h.pread(4096, (4 << 20) + refused * 4096), bytes(4096))
+        # A discard gives memory back: the held bytes fall, and the page
+        # that was refused is stored now.
+        before = c["used_bytes"]
+        h.trim(stored * 4096, 4 << 20)
+        c = self.wait_counts(stored_pages=1024)
+        self.assertLess(c["used_bytes"], before - stored * 4096 + 4096, c)
+        h.pwrite(noise[refused * 4096:(refused + 1) * 4096], 8 << 20)
+        self.assertEqual(h.pread(4096, 8 << 20), noise[refused * 4096:(refused + 1) * 4096])
+        h.trim(16 << 20, 0)
+        c = self.wait_counts(stored_pages=0, used_bytes=0)
+        self.assertEqual((c["stored_pages"], c["used_bytes"], c["compr_bytes"]), (0, 0, 0), c)
+
+
+class CompressedZstd(Compressed):
+    DAEMON_ARGS = ("--compress", "zstd")
+
+
 class BulkClients(DaemonCase):
     """Whole-export traffic through the tools users and the field use."""
     DAEMON_SIZE = "128M"

@@ -74,10 +74,10 @@ int main(void)
 	struct vs_queue *q;
 	struct vs_counters cnt = { 0 };
 	struct vs_engine e;
-	CHECK(vs_store_init(&st, &be, (uintptr_t)mem, SIZE) == 0);
+	CHECK(vs_store_init(&st, &be, (uintptr_t)mem, SIZE, (struct vs_store_shape){ 0, 1 }) == 0);
 	the_store = &st;
 	CHECK(be.ops->queue_open(&be, &q) == 0);
-	CHECK(vs_engine_init(&e, &cnt, 64 * PG) == 0);
+	CHECK(vs_engine_init(&e, &cnt, 64 * PG, VS_ALG_OFF, NULL) == 0);
 	vs_engine_bind(&e, &st, q);
 
 	static uint8_t page[PG], back[PG];
@@ -138,8 +138,56 @@ int main(void)
 	CHECK_EQ(cnt.proto_errors, 1);
 
 	vs_engine_free(&e);
-	be.ops->queue_close(q);
 	vs_store_free(&st);
+
+	/* Compressed: 4 frames offering 8 pages. Noise fills them; the fifth
+	 * WRITE is refused with ENOSPC before any copy, counted as a write, an
+	 * I/O error and a full write; READs of what was stored still work. */
+	static uint8_t scratch[64 * PG];
+	struct vs_counters c2 = { 0 };
+	memset(mem, 0, SIZE);
+	CHECK(vs_store_init(&st, &be, (uintptr_t)mem, 4 * PG,
+	                    (struct vs_store_shape){ VS_ALG_LZ4, 2 }) == 0);
+	CHECK(vs_engine_init(&e, &c2, 64 * PG, VS_ALG_LZ4, scratch) == 0);
+	vs_engine_bind(&e, &st, q);
+	static uint8_t noise[5][PG];
+	uint64_t x = 88172645463325252ULL;
+	for (unsigned p = 0; p < 5; p++)
+		for (unsigned i = 0; i < PG; i += 8) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(&noise[p][i], &x, 8);
+		}
+	for (unsigned p = 0; p < 5; p++)
+		vs_engine_add(&e, VS_OP_WRITE, (uint64_t)p * PG, PG, noise[p], p, 0);
+	vs_engine_run(&e);
+	for (unsigned p = 0; p < 4; p++)
+		CHECK_EQ(e.io[p].err, 0);
+	CHECK_EQ(e.io[4].err, ENOSPC);
+	CHECK_EQ(c2.writes, 5);
+	CHECK_EQ(c2.io_errors, 1);
+	CHECK_EQ(c2.full_writes, 1);
+	vs_engine_reset(&e);
+	for (unsigned p = 0; p < 4; p++) {
+		memset(back, 0, PG);
+		CHECK_EQ(vs_engine_piece(&e, VS_OP_READ, (uint64_t)p * PG, PG, back), 0);
+		CHECK(!memcmp(back, noise[p], PG));
+	}
+	/* A text page that compresses, with its bytes spoiled in memory: the
+	 * READ answers EIO rather than wrong data. */
+	vs_store_discard(&st, 0, 4 * PG);
+	memset(page, 'a', PG);
+	memcpy(page + 100, "not same-filled", 15);
+	CHECK_EQ(vs_engine_piece(&e, VS_OP_WRITE, 6 * PG, PG, page), 0);
+	CHECK_EQ(vs_engine_piece(&e, VS_OP_READ, 6 * PG, PG, back), 0);
+	CHECK(!memcmp(back, page, PG));
+	uint64_t l = atomic_load(&st.loc[6]);
+	memset(mem + (l & ((1ULL << 40) - 1)) * PG + ((l >> 40) & 63) * 64, 0xff, 64);
+	CHECK_EQ(vs_engine_piece(&e, VS_OP_READ, 6 * PG, PG, back), EIO);
+	vs_engine_free(&e);
+	vs_store_free(&st);
+	be.ops->queue_close(q);
 	if (failures)
 		fprintf(stderr, "test_engine: %d failure(s)\n", failures);
 	return failures != 0;
