@@ -27,11 +27,11 @@ check-nbd: $(BUILD)/vram-swapd $(BUILD)/vram-swap-holder
 # names on a real chunk table, the request checks alone.
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 build-fuzz/fuzz_handshake: tests/fuzz/fuzz_handshake.c src/handshake.c src/nbd_exports.c \
-	src/chunks.c src/store.c
+	src/chunks.c src/store.c src/pack.c src/codec.c src/log.c
 build-fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/request.c
 build-fuzz/fuzz_%: $(wildcard src/*.h)
 	@mkdir -p build-fuzz
-	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -pthread
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -pthread -llz4 -lzstd
 
 fuzz: build-fuzz/fuzz_handshake build-fuzz/fuzz_request
 

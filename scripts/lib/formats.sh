@@ -11,7 +11,7 @@
 # spaces). vs_kv_read names them KEY.FIELD: chunk.0.used, gpu.1.free.
 # shellcheck disable=SC2034 # passed to vs_kv_read by name
 declare -A VS_NO_FIELDS=() VS_STATUS_FIELDS=(
-	[chunk]="gpu size used stored same clients name"
+	[chunk]="gpu size used stored same clients compr export name"
 	[gpu]="free total ours reserve chunks target name"
 )
 

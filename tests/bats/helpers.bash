@@ -171,11 +171,11 @@ stub_daemon() {
 	golden_status "$T/status.stub" version=0.1.0 state=serving backend=cuda \
 		"device=NVIDIA H100 80GB HBM3" uuid=GPU-1b2c3d4e-0000-1111-2222-333344445555 \
 		bus_id=0000:65:00.0 export=vram-swap socket=/x size_bytes=67108864 \
-		used_bytes=4096 stored_pages=3 same_pages=2 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
+		used_bytes=4096 stored_pages=3 same_pages=2 compr_bytes=3000 export_bytes=134217728 compress=lz4 clients=1 reads=3 writes=5 trims=1 zeroes=0 flushes=2 \
 		read_bytes=12288 write_bytes=20480 io_errors=0 proto_errors=0 \
 		chunk_bytes=67108864 chunks=1 target_chunks=1 \
 		"gpu.0=12884901888 85520809984 67108864 17104161996 1 1 NVIDIA H100 80GB HBM3" \
-		"chunk.0=0 67108864 4096 3 2 1 vram-swap.0" crash_safe=no \
+		"chunk.0=0 67108864 4096 3 2 1 3000 134217728 vram-swap.0" crash_safe=no \
 		"crash_safe_why=nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)"
 	{
 		printf '#!/bin/bash\n'

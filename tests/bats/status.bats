@@ -41,6 +41,7 @@ teardown() {
 	assert_line "  GPU:       NVIDIA H100 80GB HBM3 (GPU-1b2c3d4e-0000-1111-2222-333344445555, 0000:65:00.0)"
 	assert_line "  export:    vram-swap on /x: 64.0 MiB, 4.0 KiB in use, 1 client(s)"
 	assert_line "  stored:    12.0 KiB in 3 pages, 2 of them same-filled (no memory), ratio 3.00"
+	assert_line "  compress:  lz4, 128.0 MiB offered; the pages not same-filled take 2.9 KiB compressed"
 	assert_line "  nbd:       /dev/nbd0 (attached, 4 connection(s))"
 	assert_line "  crash:     pages die with the daemon: nothing keeps the pages while no daemon runs (no file descriptor store: FDSTORE=unset, at least 129 needed, as vram-swap-holder gives)"
 	assert_line "  swap:      0 B used of 64.0 MiB, priority 1000"
@@ -61,6 +62,8 @@ teardown() {
 		export.size_bytes=67108864 export.used_bytes=4096 export.clients=1 \
 		export.stored_pages=3 export.same_pages=2 export.ratio=3.0 \
 		chunks.0.stored_pages=3 chunks.0.same_pages=2 chunks.0.used_bytes=4096 \
+		export.compr_bytes=3000 export.export_bytes=134217728 'export.compress="lz4"' \
+		chunks.0.compr_bytes=3000 chunks.0.export_bytes=134217728 counters.full_writes=0 \
 		'nbd_device="/dev/nbd0"' swap.active=true swap.size_bytes=67104768 \
 		swap.used_bytes=0 swap.priority=1000 counters.reads=3 counters.writes=5 \
 		counters.trims=1 counters.zeroes=0 counters.flushes=2 counters.read_bytes=12288 \
