@@ -39,5 +39,8 @@ make -s install-daemon install-scripts install-systemd DESTDIR="$root" \
 install -m 0755 "$out/e2e-hog" "$root/usr/bin/e2e-hog"
 install -m 0755 "$here/guest/init" "$root/init"
 install -m 0755 "$here/guest/e2e-guest.sh" "$root/e2e/e2e-guest.sh"
+# What real programs hold in memory, for the compression ratios held to zram's.
+/usr/bin/python3 "$here/workloads.py" "$root/e2e/workloads" 24 ||
+	die "could not make the workload images"
 
 "$here/mkinitramfs.sh" "$kdir" "$root" "$out/initrd.gz"

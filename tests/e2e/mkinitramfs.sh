@@ -28,8 +28,9 @@ BINS="/usr/bin/bash /usr/bin/kmod /usr/sbin/nbd-client /usr/sbin/swapon
  /usr/bin/stat /usr/bin/sha256sum /usr/bin/setsid ${E2E_EXTRA_BINS:-}"
 # nbd needs nothing else; virtio_net and virtio_pci are for the variant
 # whose daemon runs on the host, reached over qemu's user network; zram
-# (with its default compressor) is what the page counts are held to.
-MODULES="nbd virtio_pci virtio_net zram lzo-rle"
+# (with its default compressor, lz4 and zstd) is what the page counts and
+# the compression ratios are held to.
+MODULES="nbd virtio_pci virtio_net zram lzo-rle lz4 zstd"
 
 [ -x /usr/bin/busybox ] || die "busybox not found (install busybox-static)"
 ldd /usr/bin/busybox >/dev/null 2>&1 &&

@@ -31,6 +31,8 @@
 #   E2E_RESTARTS  kill -9s of the restart round (10; 0: none)
 #   E2E_CONNS     the rounds' nbd connection counts   ("1 4"; the round
 #                 with 1 tests teardown refusal, the others SIGTERM)
+#   E2E_COMPRESS  then a round of 4 connections compressed so (lz4; off:
+#                 none)
 set -uo pipefail
 
 mode=local
@@ -70,7 +72,8 @@ qargs=(-accel "${E2E_ACCEL:-tcg}" -smp "${E2E_SMP:-2}" -m "$mem" -nodefaults -no
 conns=${E2E_CONNS:-1 4}
 elastic=${E2E_ELASTIC:-1}
 restarts=${E2E_RESTARTS:-10}
-append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic e2e.restart=$restarts"
+compress=${E2E_COMPRESS:-lz4}
+append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic e2e.restart=$restarts e2e.compress=$compress"
 
 if [ "$mode" = remote ]; then
 	daemon=${E2E_DAEMON:-build/vram-swapd}
@@ -149,14 +152,22 @@ n=$(grep -c '^E2E: FAIL' "$con")
 # Every step the mode has must have passed: a step that silently did not
 # run is a failure too.
 steps="modprobe"
-[ "$mode" = local ] && steps="$steps same-pages(zram)"
-for c in $conns; do
-	steps="$steps setup(C=$c) pressure(C=$c) verify(C=$c) free(C=$c) teardown(C=$c) after-teardown(C=$c) kernel-log(C=$c)"
+if [ "$mode" = local ]; then
+	steps="$steps same-pages(zram)"
+	for a in lz4 zstd; do
+		for w in compiler python sqlite text; do steps="$steps ratio($w,$a)"; done
+	done
+fi
+rounds=$conns
+[ "$mode" = local ] && [ "$compress" != off ] && rounds="$rounds 4,$compress"
+for r in $rounds; do
+	c=${r%%,*}
+	steps="$steps setup(C=$r) pressure(C=$r) verify(C=$r) free(C=$r) teardown(C=$r) after-teardown(C=$r) kernel-log(C=$r)"
 	if [ "$mode" = local ]; then
-		steps="$steps counters(C=$c)"
-		[ "$c" = 1 ] && steps="$steps teardown-refused(C=$c) after-refusal(C=$c)"
+		steps="$steps counters(C=$r)"
+		[ "$c" = 1 ] && steps="$steps teardown-refused(C=$r) after-refusal(C=$r)"
 	fi
-	[ "$c" != 1 ] && steps="$steps sigterm(C=$c) after-sigterm(C=$c)"
+	[ "$c" != 1 ] && steps="$steps sigterm(C=$r) after-sigterm(C=$r)"
 done
 if [ "$mode" = local ] && [ "$elastic" = 1 ]; then
 	for s in setup pressure verify shrink verify-after-shrink refused verify-after-refusal \

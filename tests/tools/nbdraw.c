@@ -6,12 +6,15 @@
  * no library between the load and the socket.
  *
  *   nbdraw -s SOCKET [-e EXPORT] [-c CONNS] [-q DEPTH] [-b BYTES] [-t SECONDS]
- *          [-w WRITE%] [-S] [-V] [-z SPAN] [-i GAP_US]
+ *          [-w WRITE%] [-S] [-V] [-z SPAN] [-i GAP_US] [-F FILE]
  *
  * -c connections (one thread each), -q requests in flight per connection,
  * -S sequential (else random), -V write a pattern over the span first and
  * check every read against it, -z bytes of the export to use (default
- * all), -i pause after each reply (sporadic load, with -q 1). Prints one
+ * all), -i pause after each reply (sporadic load, with -q 1), -F take the
+ * pages written from FILE (page n of the export gets page n mod the
+ * file's pages, its first 8 bytes replaced by its offset) instead of a
+ * pattern that does not compress. Prints one
  * line: iops, MBps, p50/p99/p999 latency in microseconds, errors (error
  * replies and, with -V, mismatching blocks; exit 1 if any).
  */
@@ -143,13 +146,39 @@ static void request(int fd, uint16_t type, uint64_t cookie, uint64_t off, uint32
 	wr(fd, h, sizeof h);
 }
 
-/* The pattern of the block at off: its offset in every word. */
+static uint8_t *data;      /* -F: the file's pages */
+static uint64_t data_pages;
+
+/* The pattern of the block at off: its offset in every word, or (-F) the
+ * file's pages, each led by its offset. */
 static void fill(uint8_t *b, uint64_t off, size_t n)
 {
+	if (data) {
+		for (size_t i = 0; i < n; i += 4096) {
+			uint64_t v = off + i;
+			memcpy(b + i, data + (v / 4096 % data_pages) * 4096, 4096);
+			memcpy(b + i, &v, 8);
+		}
+		return;
+	}
 	for (size_t i = 0; i < n; i += 8) {
 		uint64_t v = off + i;
 		memcpy(b + i, &v, 8);
 	}
+}
+
+static void load_data(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f || fseek(f, 0, SEEK_END))
+		die("cannot read the -F file");
+	long n = ftell(f);
+	data_pages = n > 0 ? (uint64_t)n / 4096 : 0;
+	data = malloc(data_pages * 4096 + 1);
+	rewind(f);
+	if (!data_pages || !data || fread(data, 4096, data_pages, f) != data_pages)
+		die("the -F file holds no whole page");
+	fclose(f);
 }
 
 static uint64_t pick(struct worker *w)
@@ -241,7 +270,7 @@ static int cmpf(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "s:e:c:q:b:t:w:SVz:i:")) != -1) {
+	while ((c = getopt(argc, argv, "s:e:c:q:b:t:w:SVz:i:F:")) != -1) {
 		switch (c) {
 		case 's': sock_path = optarg; break;
 		case 'e': export_name = optarg; break;
@@ -254,6 +283,7 @@ int main(int argc, char **argv)
 		case 'V': verify = 1; break;
 		case 'z': span = strtoull(optarg, NULL, 0); break;
 		case 'i': gap_us = atoi(optarg); break;
+		case 'F': load_data(optarg); break;
 		default: goto usage;
 		}
 	}
@@ -307,6 +337,6 @@ int main(int argc, char **argv)
 	return errors ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: nbdraw -s SOCKET [-e EXPORT] [-c CONNS] [-q DEPTH] [-b BYTES] "
-	        "[-t SECONDS] [-w WRITE%%] [-S] [-V] [-z SPAN] [-i GAP_US]\n");
+	        "[-t SECONDS] [-w WRITE%%] [-S] [-V] [-z SPAN] [-i GAP_US] [-F FILE]\n");
 	return 2;
 }

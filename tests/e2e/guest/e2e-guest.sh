@@ -16,6 +16,8 @@
 #   e2e.restart=10    then the restart round (local mode): the daemon,
 #                     under vram-swap-holder, killed that many times
 #                     under swap pressure (0: no round)
+#   e2e.compress=lz4  then a round of 4 connections with that compression
+#                     (local mode; off: no round)
 set -u
 
 PRIO=77
@@ -45,6 +47,8 @@ CONNS=$(param conns 1,4)
 CONNS=${CONNS//,/ }
 ELASTIC=$(param elastic 1)
 RESTARTS=$(param restart 10)
+COMPRESSED=$(param compress lz4)
+COMPRESS=""
 
 vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
@@ -195,6 +199,7 @@ VRAM_SWAP_NBD_DEVICE=auto
 VRAM_SWAP_DISCARD=on
 VRAM_SWAP_CHUNK=${2:-$EXPORT_SIZE}
 VRAM_SWAP_AUTO=off
+VRAM_SWAP_COMPRESS=${COMPRESS:-off}
 EOF
 }
 
@@ -276,7 +281,7 @@ still_attached() {
 }
 
 round() {
-	local conns=$1 tag="C=$1" used out0 in0 out1 dpid out rc keep
+	local conns=$1 tag="C=$1${COMPRESS:+,$COMPRESS}" used out0 in0 out1 dpid out rc keep
 	attach "$tag" "$conns" || return 1
 	report_counters "$tag after setup"
 	out0=$(vmstat_get pswpout)
@@ -678,6 +683,76 @@ same_pages_round() {
 	fi
 }
 
+# ---- compression, held to zram's ------------------------------------------------
+
+# x100 as a ratio with two decimals.
+cents() { printf '%d.%02d' $(($1 / 100)) $(($1 % 100)); }
+
+# Each workload image (tests/e2e/workloads.py: the pages real programs
+# hold) written to a zram device and to a daemon of its own, both with the
+# same compressor and twice the memory in swap. The daemon must count the
+# pages as zram's mm_stat does, read every byte back, and hold them in
+# memory at most RATIO_SLACK percent above zram's mem_used_total. Each
+# step's line carries both sides' figures.
+RATIO_SLACK=0
+ratio_round() {
+	local alg img name sock=/run/vs-ratio/sock st=/run/vs-ratio/status nbd=/dev/nbd15
+	local pid out why zo zc zu zs o_st o_sa o_u o_c zr vr bytes
+	mkdir -p /run/vs-ratio && chmod 0700 /run/vs-ratio
+	for alg in lz4 zstd; do
+		for img in /e2e/workloads/*.img; do
+			name=$(basename "$img" .img)
+			why=""
+			bytes=$(stat -c %s "$img")
+			rm -f "$st" "$sock"
+			vram-swapd --backend host --size 24M --compress "$alg" --socket "$sock" \
+				--status-file "$st" >/tmp/vs-ratio.log 2>&1 &
+			pid=$!
+			out=$( { echo "$alg" >/sys/block/zram0/comp_algorithm &&
+				echo 48M >/sys/block/zram0/disksize &&
+				dd if="$img" of=/dev/zram0 bs=1M oflag=direct &&
+				wait_for 20 test -S "$sock" && nbd-client -unix "$sock" "$nbd" -b 4096 -N vram-swap &&
+				dd if="$img" of="$nbd" bs=1M oflag=direct; } 2>&1) ||
+				why="writing the image: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+			if [ -z "$why" ]; then
+				read -r zo zc zu _ _ zs _ </sys/block/zram0/mm_stat
+				# The status file is rewritten about once a second.
+				sleep 1.5
+				o_st=$(sed -n 's/^stored_pages=//p' "$st")
+				o_sa=$(sed -n 's/^same_pages=//p' "$st")
+				o_u=$(sed -n 's/^used_bytes=//p' "$st")
+				o_c=$(sed -n 's/^compr_bytes=//p' "$st")
+				if [ "$(head -c "$bytes" "$nbd" | sha256sum | cut -d' ' -f1)" != \
+					"$(sha256sum <"$img" | cut -d' ' -f1)" ]; then
+					why="the pages read back differ from the image"
+				elif [ "$((o_st * 4096))" != "$zo" ] || [ "$o_sa" != "$zs" ]; then
+					why="zram stores $((zo / 4096)) pages, $zs same-filled; vram-swapd $o_st, $o_sa"
+				elif [ "${o_u:-0}" -le 0 ] || [ "$zu" -le 0 ]; then
+					why="no memory in use: zram $zu, vram-swapd '$o_u'"
+				fi
+			fi
+			nbd-client -d "$nbd" >/dev/null 2>&1
+			kill "$pid" 2>/dev/null
+			wait "$pid"
+			echo 1 >/sys/block/zram0/reset
+			if [ -n "$why" ]; then
+				fail "ratio($name,$alg): $why; daemon log: $(tail -n 3 /tmp/vs-ratio.log | tr '\n' '|')"
+				continue
+			fi
+			zr=$((zo * 100 / zu))
+			vr=$((o_st * 4096 * 100 / o_u))
+			out="vram-swapd $(cents "$vr") (pages $o_st, same $o_sa, compr $o_c, held $o_u), zram $(cents "$zr") (orig $zo, compr $zc, mem_used $zu, same $zs)"
+			if [ $((o_u * 100)) -le $((zu * (100 + RATIO_SLACK))) ]; then
+				pass "ratio($name,$alg): $out"
+			else
+				fail "ratio($name,$alg): holds more than zram: $out"
+			fi
+		done
+	done
+	# The images live in the initramfs's RAM: give it to the rounds after.
+	rm -f /e2e/workloads/*.img
+}
+
 # ---- main ---------------------------------------------------------------------
 
 info "mode=$MODE kernel=$(uname -r) cpus=$(nproc) MemTotal=$(meminfo_mib MemTotal)MiB"
@@ -698,6 +773,7 @@ else
 fi
 
 [ "$MODE" = local ] && same_pages_round
+[ "$MODE" = local ] && ratio_round
 
 for c in $CONNS; do
 	round "$c"
@@ -707,6 +783,12 @@ for c in $CONNS; do
 		break
 	fi
 done
+
+if [ "$MODE" = local ] && [ "$COMPRESSED" != off ] && [ -z "$(swap_dev)" ]; then
+	COMPRESS=$COMPRESSED
+	round 4
+	COMPRESS=""
+fi
 
 if [ "$MODE" = local ] && [ "$ELASTIC" = 1 ] && [ -z "$(swap_dev)" ]; then
 	elastic_round
