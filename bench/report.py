@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compresslog  # noqa: E402
 import gpulog  # noqa: E402
 import servers  # noqa: E402
 
@@ -208,6 +209,8 @@ def main():
     ap.add_argument("--plots", help="PNG directory (default: RESULTS/plots)")
     ap.add_argument("--extra", action="append", default=[])
     ap.add_argument("--gpu", help="log of bench/cuda-gpu.sh: its figures lead the report")
+    ap.add_argument("--compress", help="log of bench/cuda-compress.sh")
+    ap.add_argument("--zram", help="the e2e guest's ratio lines, against zram")
     args = ap.parse_args()
     rows, cdf, env = load(args.results)
     med, desc = medians(rows)
@@ -247,6 +250,14 @@ def main():
           os.path.relpath(args.results, here), ""]
     if args.gpu:
         md += gpulog.section(gpulog.parse(args.gpu), os.path.relpath(args.gpu, here))
+    if args.compress or args.zram:
+        ratios = compresslog.parse_ratios(args.zram) if args.zram else []
+        png = compresslog.plot(ratios, plot_dir)
+        md += compresslog.section(
+            compresslog.parse_gpu(args.compress) if args.compress else None,
+            os.path.relpath(args.compress, here) if args.compress else None,
+            ratios, os.path.relpath(args.zram, here) if args.zram else None,
+            os.path.join(rel, png) if png else None)
     md += ["## Conditions (the machine without a GPU)", "",
           "- Machine: %s CPUs (%s), kernel %s, %s, %s; run %s UTC at commit %s."
           % (env.get("host_cpus"), env.get("cpu"), env.get("kernel"), env.get("fio"),

@@ -11,6 +11,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import compresslog  # noqa: E402
 import gpulog  # noqa: E402
 import run  # noqa: E402
 
@@ -113,6 +114,53 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 4K read, one every 20 ms | 50 | 0.2 | 110.0 | 140.0 | 50 | 0.2 | 60.0 | 80.0 |", md)
         self.assertIn("| integrity row | 700000 | 2867.2 | 42.0 | 66.0 | - | - | - | - |", md)
         self.assertIn("Errors reported by the load tool on these rows: 2.", md)
+
+    def test_compression_logs_are_read_into_their_section(self):
+        with tempfile.TemporaryDirectory() as d:
+            log, zr = os.path.join(d, "c.log"), os.path.join(d, "z.log")
+            with open(log, "w") as f:
+                f.write(COMPRESS_LOG)
+            with open(zr, "w") as f:
+                f.write(ZRAM_LOG)
+            write(d, [m(0, run.row("fio", "randread", 4096, 1, 1), "vs-host", 100),
+                      m(0, run.row("fio", "randread", 4096, 1, 1), "nbdkit", 100)])
+            out = os.path.join(d, "R.md")
+            subprocess.run([sys.executable, os.path.join(HERE, "report.py"), d, out,
+                            "--compress", log, "--zram", zr], check=True)
+            md = open(out).read()
+            self.assertTrue(os.path.exists(os.path.join(d, "plots", "ratio-vs-zram.png")))
+            g = compresslog.parse_gpu(log)
+        self.assertEqual(g["settings"], ["off", "lz4"])
+        self.assertEqual(g["rows"]["4K QD1 read"]["lz4"]["cpu_us"], 21.81)
+        self.assertEqual(g["held"]["lz4"], (1073741824, 398228672, 262144, 0, 390171893,
+                                            2147483648))
+        self.assertIn("| 4K QD1 read | 50087 | 19.2 | 19.9 | 45744 | 21.2 | 21.8 |", md)
+        self.assertIn("`--compress lz4`: 262144 pages stored in 398228672 bytes of VRAM"
+                      " (390171893 compressed bytes), ratio 2.70", md)
+        self.assertIn("| python | lz4 | 2.85 | 2.72 | 6144 | 118 / 118 | 8633091 / 8633306 |"
+                      " 8819200 / 9248768 |", md)
+        self.assertIn("![ratio against zram](plots/ratio-vs-zram.png)", md)
+
+
+COMPRESS_LOG = """commit: 52233df
+gpu: NVIDIA H200, 143771 MiB, 580.159.04
+cpus: 16
+data: python image
+######## --compress off
+== 4K QD1 read
+conns=1 qd=1 bs=4096 write%=0 rand iops=50087 MBps=205.2 p50_us=19.2 p99_us=31.2 p999_us=84.8 errors=0
+cpu_us_per_request=19.92
+== held: chunk.0=0 1073741824 1073741824 262144 0 0 1073741824 1073741824 vram-swap.0
+######## --compress lz4
+== 4K QD1 read
+conns=1 qd=1 bs=4096 write%=0 rand iops=45744 MBps=187.4 p50_us=21.2 p99_us=33.5 p999_us=119.2 errors=0
+cpu_us_per_request=21.81
+== held: chunk.0=0 1073741824 398228672 262144 0 0 390171893 2147483648 vram-swap.0
+"""
+
+ZRAM_LOG = ("E2E: PASS ratio(python,lz4): vram-swapd 2.85 (pages 6144, same 118, compr 8633091,"
+            " held 8819200), zram 2.72 (orig 25165824, compr 8633306, mem_used 9248768,"
+            " same 118)\n")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ BENCH_ARGS    ?=
 BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
 # The GPU run (bench/cuda-gpu.sh on a real GPU) the report leads with.
 BENCH_GPU     ?= bench/results/gpu-h200-standard.log
+BENCH_COMPRESS ?= bench/results/gpu-h200-compress.log
+BENCH_ZRAM    ?= bench/results/zram-ratio.log
 # Built by mk/core.mk and mk/cuda.mk (the fake libcuda makes the cuda row).
 BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/nbdraw $(BUILD)/fakecuda/libcuda.so.1
 
@@ -30,7 +32,9 @@ bench: $(BENCH_DEPS)
 # Regenerates the report and plots from the CSV already there.
 bench-report:
 	$(PY) bench/report.py $(BENCH_OUT) BENCHMARKS.md --plots $(BENCH_OUT)/plots $(BENCH_EXTRA) \
-		$(if $(wildcard $(BENCH_GPU)),--gpu $(BENCH_GPU))
+		$(if $(wildcard $(BENCH_GPU)),--gpu $(BENCH_GPU)) \
+		$(if $(wildcard $(BENCH_COMPRESS)),--compress $(BENCH_COMPRESS)) \
+		$(if $(wildcard $(BENCH_ZRAM)),--zram $(BENCH_ZRAM))
 	@sed -n '/^## Summary/,/^Target misses/p' BENCHMARKS.md
 
 check-bench-smoke: $(BENCH_DEPS)
