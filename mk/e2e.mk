@@ -16,5 +16,7 @@ check-e2e: check-deps
 	shellcheck -x $(E2E_SH)
 	$(MAKE) e2e
 
-e2e-gpu-bundle: e2e-build
+# The GPU variant runs no local-mode step: its image holds no workloads.
+e2e-gpu-bundle: $(BUILD)/vram-swapd
+	E2E_WORKLOADS=0 tests/e2e/build.sh
 	tests/e2e/gpu-bundle.sh

@@ -4,7 +4,8 @@
 # bundled qemu guest, which swaps into it through qemu's user network
 # (tests/e2e/run.sh --remote). Exit status and verdict are run.sh's.
 #
-# Environment: E2E_BACKEND (cuda), E2E_SIZE (2G), E2E_MEM (384), E2E_SMP (4),
+# Environment: E2E_BACKEND (cuda), E2E_SIZE (2G), E2E_ARGS (more daemon
+# flags, such as --compress lz4), E2E_MEM (384), E2E_SMP (4),
 # E2E_EXTRA (256), E2E_TIMEOUT (450), E2E_OUT (a directory for the
 # console and daemon logs; default: the bundle's e2e/).
 set -uo pipefail
@@ -17,7 +18,7 @@ if command -v "${CC:-gcc}" >/dev/null 2>&1; then
 	version=$(cat src/VERSION)
 	# shellcheck disable=SC2046
 	"${CC:-gcc}" -std=c11 -O2 -g -D_GNU_SOURCE -DVS_VERSION="\"$version\"" -Isrc/src \
-		-o "$daemon" $(ls src/src/*.c) -pthread -ldl ||
+		-Icodec/include -o "$daemon" $(ls src/src/*.c) -Lcodec/lib -pthread -ldl -llz4 -lzstd ||
 		{ echo "gpu-e2e: FAIL: building vram-swapd failed"; exit 1; }
 	echo "gpu-e2e: built vram-swapd $version with $("${CC:-gcc}" --version | head -n 1)"
 else
@@ -29,6 +30,8 @@ echo "gpu-e2e: $(uname -sr); $(nproc) CPUs; KVM: $([ -w /dev/kvm ] && echo prese
 command -v nvidia-smi >/dev/null &&
 	nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
 
+# The bundled compression libraries, for the daemon.
+export LD_LIBRARY_PATH=$here/codec/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 out=${E2E_OUT:-$here/e2e}
 mkdir -p "$out"
 start=$(date +%s)

@@ -20,6 +20,7 @@
 #   QEMU_DATADIR  its firmware directory (-L), if not the built-in one
 #   E2E_DAEMON    vram-swapd for --remote             (build/vram-swapd)
 #   E2E_BACKEND, E2E_SIZE   the --remote daemon's backend and size (host, 1G)
+#   E2E_ARGS      more flags for the --remote daemon (--compress lz4)
 #   E2E_MEM       guest RAM in MiB (1024 local, 384 remote)
 #   E2E_EXTRA     MiB of pressure beyond the guest's MemAvailable (256)
 #   E2E_TIMEOUT   seconds for the whole guest run (900; a hang guard, not
@@ -83,7 +84,8 @@ if [ "$mode" = remote ]; then
 	sock=$work/run/vram-swapd.sock
 	status=$work/run/status
 	mkdir -m 0700 "$work/run"
-	"$daemon" --backend "${E2E_BACKEND:-host}" --size "${E2E_SIZE:-1G}" \
+	# shellcheck disable=SC2086 # E2E_ARGS is flags, split at spaces
+	"$daemon" --backend "${E2E_BACKEND:-host}" --size "${E2E_SIZE:-1G}" ${E2E_ARGS:-} \
 		--socket "$sock" --status-file "$status" >"$work/daemon.log" 2>&1 &
 	daemon_pid=$!
 	n=0
@@ -206,7 +208,7 @@ if [ "$mode" = remote ]; then
 		[ $drc -eq 0 ] || bad "host daemon exited $drc: $(tail -n 3 "$work/daemon.log")"
 	fi
 	daemon_pid=""
-	verdict "host daemon counters: $(grep -E '^(reads|writes|read_bytes|write_bytes|io_errors|proto_errors)=' "$work/status.last" 2>/dev/null | tr '\n' ' ')"
+	verdict "host daemon counters: $(grep -E '^(reads|writes|read_bytes|write_bytes|io_errors|proto_errors|compress|stored_pages|same_pages|used_bytes|compr_bytes|full_writes)=' "$work/status.last" 2>/dev/null | tr '\n' ' ')"
 	cp "$work/daemon.log" "$dir/daemon.log" 2>/dev/null
 fi
 

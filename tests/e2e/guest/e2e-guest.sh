@@ -701,6 +701,7 @@ ratio_round() {
 	mkdir -p /run/vs-ratio && chmod 0700 /run/vs-ratio
 	for alg in lz4 zstd; do
 		for img in /e2e/workloads/*.img; do
+			[ -e "$img" ] || { fail "ratio: no workload images in /e2e/workloads"; return; }
 			name=$(basename "$img" .img)
 			why=""
 			bytes=$(stat -c %s "$img")
