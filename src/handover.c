@@ -18,11 +18,10 @@
 #include "chunks.h"
 #include "config.h"
 #include "log.h"
-#include "store.h"
 #include "notify.h"
 
 /* The record's layout; another format is another daemon's, refused. */
-#define FORMAT 4
+#define FORMAT 3
 static const char MAGIC[8] = "VSWAPHO";
 
 struct ho_chunk {
@@ -46,9 +45,6 @@ struct vs_ho_record {
 	uint32_t bytes;       /* sizeof this record */
 	char backend[16];
 	char export_name[64];
-	char compress[8];     /* how the pages are stored: their maps' shape */
-	uint32_t ratio;
-	uint32_t pad;
 	char version[32];     /* of the daemon that last wrote it (for messages) */
 	uint64_t id;          /* the tier's, random: part of each device's backend name */
 	/* The daemon serving it: its pid and start time, so that a pid
@@ -202,8 +198,6 @@ static int new_record(struct vs_handover *ho, const struct vs_config *cfg)
 	r->bytes = sizeof *r;
 	snprintf(r->backend, sizeof r->backend, "%s", cfg->backend);
 	snprintf(r->export_name, sizeof r->export_name, "%s", cfg->export_name);
-	snprintf(r->compress, sizeof r->compress, "%s", cfg->compress);
-	r->ratio = vs_store_shape_of(cfg).ratio;
 	snprintf(r->version, sizeof r->version, "%s", VS_VERSION);
 	r->id = ho->id;
 	atomic_store(&r->owner, owner_of(getpid()));
@@ -307,12 +301,6 @@ static int check_record(struct vs_ho_record *r, const struct ho_table **out)
 	if (strncmp(r->export_name, config->export_name, sizeof r->export_name))
 		return refuse("the pages were exported as '%.64s', not '%s'", r->export_name,
 		              config->export_name);
-	if (strncmp(r->compress, config->compress, sizeof r->compress) ||
-	    r->ratio != vs_store_shape_of(config).ratio)
-		return refuse("the pages were stored with VRAM_SWAP_COMPRESS=%.8s and "
-		              "VRAM_SWAP_RATIO=%u, not %s and %u; set those, or swap off and "
-		              "start anew", r->compress, r->ratio, config->compress,
-		              vs_store_shape_of(config).ratio);
 	const struct ho_table *t = live(r);
 	if (t->sum != checksum(t))
 		return refuse("the record's checksum is wrong (table %" PRIu64 ")", t->seq);
@@ -374,7 +362,8 @@ int vs_handover_adopt(struct vs_handover *ho, struct vs_chunks *tab)
 			continue;
 		int e = vs_chunks_place(tab, i, a[i].gpu, a[i].mem, c->size, c->gen, a[i].zfd);
 		if (e == EINVAL)
-			rc = refuse("chunk %u's page map is not of its size", i);
+			rc = refuse("chunk %u's page map is not of its size, or was stored with other "
+			            "VRAM_SWAP_COMPRESS or VRAM_SWAP_RATIO settings", i);
 		else if (e)
 			rc = refuse("chunk %u cannot be placed in the table", i);
 		else

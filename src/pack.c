@@ -42,7 +42,7 @@ int vs_pack_claim(struct vs_pack *p, unsigned n, uint64_t *cursor, uint64_t *fra
 	if (atomic_load_explicit(&p->used, memory_order_relaxed) + n >
 	    p->frames * VS_PACK_BLOCKS)
 		return ENOSPC;
-	uint64_t f = *cursor < p->frames ? *cursor : 0;
+	uint64_t f = *cursor % p->frames;
 	for (uint64_t tried = 0; tried < p->frames; tried++) {
 		uint64_t old = atomic_load_explicit(&p->mask[f], memory_order_relaxed);
 		uint64_t y;

@@ -277,5 +277,5 @@ void vs_server_counters(const struct vs_server *srv, uint64_t out[VS_COUNTERS])
 			out[k] += atomic_load_explicit(f[k], memory_order_relaxed);
 	}
 	/* A handshake that broke the protocol is a protocol error too. */
-	out[8] += atomic_load_explicit(&srv->neg.proto_errors, memory_order_relaxed);
+	out[8] /* proto_errors */ += atomic_load_explicit(&srv->neg.proto_errors, memory_order_relaxed);
 }

@@ -34,10 +34,21 @@ static uint64_t bit_words(uint64_t pages)
 }
 
 /* Layout of the memfd: same bits, stored bits, words, and with
- * compression the places. */
+ * compression the places and one word naming how they were made (the
+ * layout without compression is that of the versions before it, so that
+ * their maps are adopted as they are). */
 static size_t map_bytes(uint64_t pages, unsigned alg)
 {
-	return (size_t)(2 * bit_words(pages) + pages * (alg ? 2 : 1)) * sizeof(uint64_t);
+	return (size_t)(2 * bit_words(pages) + pages * (alg ? 2 : 1) + (alg ? 1 : 0)) *
+	       sizeof(uint64_t);
+}
+
+/* The last word of a compressed map: its compressor and ratio. */
+#define SHAPE_MAGIC 0x5653504bULL   /* "VSPK" */
+static uint64_t shape_word(const struct vs_store *st)
+{
+	return SHAPE_MAGIC << 32 | (uint64_t)st->alg << 8 | (st->pages / (st->pack.frames ?
+	       st->pack.frames : 1));
 }
 
 static int map_fd(int fd, struct vs_store *st)
@@ -53,6 +64,11 @@ static int map_fd(int fd, struct vs_store *st)
 	st->loc = st->alg ? st->word + st->pages : NULL;
 	st->fd = fd;
 	return 0;
+}
+
+static _Atomic uint64_t *shape_slot(struct vs_store *st)
+{
+	return st->loc + st->pages;
 }
 
 struct vs_store_shape vs_store_shape_of(const struct vs_config *cfg)
@@ -92,6 +108,8 @@ int vs_store_init(struct vs_store *st, struct vs_backend *be, uintptr_t mem, uin
 	 * zeros): nothing was written yet. The same bits past the last page
 	 * are set too, and stay so. */
 	memset((void *)st->same, 0xff, bit_words(st->pages) * sizeof(uint64_t));
+	if (st->alg)
+		atomic_store(shape_slot(st), shape_word(st));
 	return 0;
 }
 
@@ -135,7 +153,7 @@ int vs_store_adopt(struct vs_store *st, struct vs_backend *be, uintptr_t mem, ui
 		close(own);
 		goto fail;
 	}
-	if (st->alg && !rebuild(st)) {
+	if (st->alg && (atomic_load(shape_slot(st)) != shape_word(st) || !rebuild(st))) {
 		vs_store_free(st);
 		return EINVAL;
 	}
@@ -246,8 +264,8 @@ unsigned vs_store_plan_read(struct vs_store *st, struct vs_pager *pg, uint64_t o
 		}
 		uint64_t l = atomic_load_explicit(&st->loc[p], memory_order_acquire);
 		if (!l) {
-			/* Its same bit cleared by a write that is placing it now:
-			 * a read that overlaps a write may see either. */
+			/* Not met: commit places a page before its same bit
+			 * clears. Zeros rather than a copy from nowhere. */
 			fill(buf + done, 0);
 			continue;
 		}

@@ -35,6 +35,14 @@ make_root() {
 		mkdir -p "$r$(dirname "$f")"
 		cp -L "$f" "$r$f"
 	done
+	# The daemon's own libraries (it is installed later, by dpkg): the
+	# files of the packages the .deb depends on for them.
+	dpkg-query -L liblz4-1 libzstd1 | while read -r f; do
+		if [ -f "$f" ] && [ ! -e "$r$f" ]; then
+			mkdir -p "$r$(dirname "$f")"
+			cp -a "$f" "$r$f"
+		fi
+	done
 	# Where mknod is not allowed, a plain file serves as a sink as well.
 	mknod -m 666 "$r/dev/null" c 1 3 2>/dev/null || install -m 666 /dev/null "$r/dev/null"
 	cp /etc/passwd /etc/group "$r/etc/"
@@ -59,8 +67,8 @@ make_root() {
 	# The dpkg database: this host's records of the packages copied in and
 	# of the package's dependencies.
 	# shellcheck disable=SC2086 # a list of package names
-	dpkg-query -s $ROOT_PKGS libc6 kmod nbd-client > "$r/var/lib/dpkg/status"
-	for p in $ROOT_PKGS libc6 kmod nbd-client; do
+	dpkg-query -s $ROOT_PKGS libc6 liblz4-1 libzstd1 kmod nbd-client > "$r/var/lib/dpkg/status"
+	for p in $ROOT_PKGS libc6 liblz4-1 libzstd1 kmod nbd-client; do
 		p=$(dpkg-query -W -f='${binary:Package}' "$p")
 		dpkg-query -L "$p" > "$r/var/lib/dpkg/info/$p.list"
 	done

@@ -15,6 +15,8 @@ check "/etc/default/vram-swap is %config(noreplace)" \
 requires=$(q --requires)
 check "Requires nbd" has_line "$requires" nbd
 check "Requires kmod" has_line "$requires" kmod
+check "Requires liblz4 and libzstd (found by rpm in the daemon)" \
+	has_re "$(grep -c -E '^lib(lz4|zstd)\.so\.1\(\)\(64bit\)$' <<<"$requires")" '^2$'
 check "no requirement on an NVIDIA package" lacks_re "$requires" 'nvidia|cuda'
 
 scripts=$(q --scripts)

@@ -188,9 +188,15 @@ static void compressed(struct vs_backend *be, uintptr_t mem, unsigned alg)
 	noise_page(buf, 10);
 	CHECK_EQ(rdp(0, PG, rd), 1);
 	CHECK(memcmp(rd, buf, PG) == 0);
-	atomic_store(&st.loc[30], atomic_load(&st.loc[0]));
+	/* A map made with the other compressor is refused: its pages would
+	 * not decompress. */
 	vs_store_free(&st);
 	struct vs_store bad;
+	const struct vs_store_shape other = { alg == VS_ALG_LZ4 ? VS_ALG_ZSTD : VS_ALG_LZ4, 2 };
+	CHECK(vs_store_adopt(&bad, be, mem, 16 * PG, other, fd) == EINVAL);
+	CHECK(vs_store_adopt(&st, be, mem, 16 * PG, sh, fd) == 0);
+	atomic_store(&st.loc[30], atomic_load(&st.loc[0]));
+	vs_store_free(&st);
 	CHECK(vs_store_adopt(&bad, be, mem, 16 * PG, sh, fd) == EINVAL);
 	/* Nor is it taken as an uncompressed map, or one of another ratio. */
 	CHECK(vs_store_adopt(&bad, be, mem, 16 * PG, (struct vs_store_shape){ VS_ALG_OFF, 1 },
