@@ -17,7 +17,7 @@ WERROR  ?= -Werror
 WARN    := -std=c11 -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla \
            -Wmissing-prototypes -Wstrict-prototypes
 CPPFLAGS += -D_GNU_SOURCE -DVS_VERSION='"$(VERSION)"' -Isrc
-LDLIBS  += -pthread -ldl -llz4 -lzstd
+LDLIBS  += -pthread -ldl
 
 BUILD ?= build
 SRCS := $(filter-out src/main.c,$(wildcard src/*.c))

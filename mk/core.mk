@@ -31,7 +31,7 @@ build-fuzz/fuzz_handshake: tests/fuzz/fuzz_handshake.c src/handshake.c src/nbd_e
 build-fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/request.c
 build-fuzz/fuzz_%: $(wildcard src/*.h)
 	@mkdir -p build-fuzz
-	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -pthread -llz4 -lzstd
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -pthread -ldl
 
 fuzz: build-fuzz/fuzz_handshake build-fuzz/fuzz_request
 

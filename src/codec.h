@@ -11,6 +11,7 @@
 #ifndef VS_CODEC_H
 #define VS_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,12 @@ struct vs_codec {
 int vs_alg_find(const char *v, unsigned *alg);
 const char *vs_alg_name(unsigned alg);
 
-/* Start-up only: 0 or ENOMEM. With VS_ALG_OFF it holds nothing. */
+/* Loads the library alg needs (once; off the I/O path): 0, or ENOENT with
+ * why saying which library is missing and what to install. */
+int vs_codec_load(unsigned alg, char *why, size_t n);
+
+/* Start-up only: 0, ENOENT (no library: vs_codec_load says why) or
+ * ENOMEM. With VS_ALG_OFF it holds nothing. */
 int vs_codec_init(struct vs_codec *c, unsigned alg);
 void vs_codec_free(struct vs_codec *c);
 

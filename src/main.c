@@ -25,6 +25,7 @@
 #include "log.h"
 #include "notify.h"
 #include "chunks.h"
+#include "codec.h"
 #include "control.h"
 #include "unixsock.h"
 #include "gpus.h"
@@ -231,6 +232,13 @@ int main(int argc, char **argv)
 
 	vs_log(LOG_INFO, "vram-swapd %s starting (backend %s)", VS_VERSION, d.cfg.backend);
 	harden();
+	{
+		char why[256];
+		if (vs_codec_load(vs_store_shape_of(&d.cfg).alg, why, sizeof why)) {
+			vs_log(LOG_ERR, "%s", why);
+			return VS_EXIT_FAIL;
+		}
+	}
 
 	rc = vs_gpus_open(d.gpu, d.gcfg, &d.ngpus, &d.cfg);
 	if (rc)

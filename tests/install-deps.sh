@@ -8,8 +8,7 @@ PKGS="libnbd-bin python3-libnbd libnbd-dev fio nbd-client nbdkit clang
  util-linux cpio gnuplot-nox systemd kmod fakeroot
  debootstrap qemu-utils e2fsprogs
  man-db bsdextrautils procps python3
- dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev build-essential
- liblz4-dev libzstd-dev"
+ dpkg-dev pkgconf rpm2cpio cpio git gcc make libc6-dev build-essential"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

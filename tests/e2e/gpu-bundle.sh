@@ -61,13 +61,11 @@ cp tests/e2e/gpu-e2e.sh "$b/gpu-e2e.sh"
 # binary built here rides along for a machine without a compiler.
 cp Makefile VERSION "$b/src/"
 cp -r src mk "$b/src/"
-# The compression libraries' headers and libraries, which such a machine
-# has no package for; the daemon runs on these copies there.
-mkdir -p "$b/codec/include" "$b/codec/lib"
-cp /usr/include/lz4.h /usr/include/zstd.h /usr/include/zstd_errors.h "$b/codec/include/"
+# The compression libraries the daemon loads, should such a machine lack
+# them (it has no package registry).
+mkdir -p "$b/codec/lib"
 for l in liblz4 libzstd; do
 	cp -L "/usr/lib/x86_64-linux-gnu/$l.so.1" "$b/codec/lib/$l.so.1"
-	cp -L "/usr/lib/x86_64-linux-gnu/$l.so.1" "$b/codec/lib/$l.so"
 done
 [ -x build/vram-swapd ] && cp build/vram-swapd "$b/vram-swapd.prebuilt"
 

@@ -18,7 +18,7 @@ if command -v "${CC:-gcc}" >/dev/null 2>&1; then
 	version=$(cat src/VERSION)
 	# shellcheck disable=SC2046
 	"${CC:-gcc}" -std=c11 -O2 -g -D_GNU_SOURCE -DVS_VERSION="\"$version\"" -Isrc/src \
-		-Icodec/include -o "$daemon" $(ls src/src/*.c) -Lcodec/lib -pthread -ldl -llz4 -lzstd ||
+		-o "$daemon" $(ls src/src/*.c) -pthread -ldl ||
 		{ echo "gpu-e2e: FAIL: building vram-swapd failed"; exit 1; }
 	echo "gpu-e2e: built vram-swapd $version with $("${CC:-gcc}" --version | head -n 1)"
 else
@@ -30,7 +30,7 @@ echo "gpu-e2e: $(uname -sr); $(nproc) CPUs; KVM: $([ -w /dev/kvm ] && echo prese
 command -v nvidia-smi >/dev/null &&
 	nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
 
-# The bundled compression libraries, for the daemon.
+# The bundled compression libraries, for a daemon asked to compress.
 export LD_LIBRARY_PATH=$here/codec/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 out=${E2E_OUT:-$here/e2e}
 mkdir -p "$out"

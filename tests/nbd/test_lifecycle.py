@@ -37,6 +37,28 @@ class Settings(unittest.TestCase):
         with open(os.path.join(os.path.dirname(DAEMON), "..", "VERSION")) as f:
             self.assertEqual(out.stdout.strip(), "vram-swapd " + f.read().strip())
 
+    @unittest.skipUnless(os.geteuid() == 0, "hiding a library needs a mount namespace")
+    def test_compression_without_its_library_says_what_to_install(self):
+        # The library replaced by an empty file in a mount namespace of the
+        # daemon's own: it starts nothing and names the package.
+        for alg, lib, pkg in (("lz4", "liblz4.so.1", "liblz4-1"),
+                              ("zstd", "libzstd.so.1", "libzstd1")):
+            path = subprocess.run(["sh", "-c", "ldconfig -p | awk '$1 == \"%s\" "
+                                   "{ print $NF; exit }'" % lib],
+                                  capture_output=True, text=True).stdout.strip()
+            if not path:
+                self.skipTest(lib + " is not installed here")
+            d = tempfile.mkdtemp(prefix="vs-nolib-")
+            r = subprocess.run(
+                ["unshare", "-m", "sh", "-c", 'mount --bind /dev/null "$0" && exec "$@"',
+                 os.path.realpath(path), DAEMON, "--backend", "host", "--size", "8M",
+                 "--min-size", "4M", "--compress", alg, "--socket", d + "/s",
+                 "--status-file", ""], capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("cannot load %s for compression with %s" % (lib, alg), r.stderr)
+            self.assertIn("install " + pkg, r.stderr)
+            self.assertFalse(os.path.exists(d + "/s"), "nothing may listen")
+
     def test_bad_values_exit_2_naming_setting_and_value(self):
         cases = [
             (["--size", "12Q"], {}, "invalid --size '12Q'"),

@@ -21,8 +21,8 @@ depends=$(field Depends)
 check "Depends has nbd-client" has_re "$depends" '(^|, )nbd-client(,|$| )'
 check "Depends has kmod" has_re "$depends" '(^|, )kmod(,|$| )'
 check "Depends has the shlibs (libc6)" has_re "$depends" '(^|, )libc6 \('
-check "Depends has the compression libraries (liblz4-1, libzstd1)" \
-	has_re "$depends" '(^|, )liblz4-1 \(.*(^|, )libzstd1 \(|(^|, )libzstd1 \(.*(^|, )liblz4-1 \('
+check "Depends has liblz4-1 (loaded for VRAM_SWAP_COMPRESS=lz4)" has_re "$depends" '(^|, )liblz4-1(,|$| )'
+check "Depends has libzstd1 (loaded for VRAM_SWAP_COMPRESS=zstd)" has_re "$depends" '(^|, )libzstd1(,|$| )'
 check "no dependency on an NVIDIA package" lacks_re "$(field Depends; field Recommends; field Pre-Depends)" 'nvidia|cuda'
 check "Architecture is the build's" has_line "$(field Architecture)" "$(dpkg --print-architecture)"
 
