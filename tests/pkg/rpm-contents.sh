@@ -15,8 +15,8 @@ check "/etc/default/vram-swap is %config(noreplace)" \
 requires=$(q --requires)
 check "Requires nbd" has_line "$requires" nbd
 check "Requires kmod" has_line "$requires" kmod
-check "Requires lz4-libs (loaded for VRAM_SWAP_COMPRESS=lz4)" has_line "$requires" lz4-libs
-check "Requires libzstd (loaded for VRAM_SWAP_COMPRESS=zstd)" has_line "$requires" libzstd
+check "Requires liblz4 (loaded for VRAM_SWAP_COMPRESS=lz4)" has_line "$requires" "liblz4.so.1()(64bit)"
+check "Requires libzstd (loaded for VRAM_SWAP_COMPRESS=zstd)" has_line "$requires" "libzstd.so.1()(64bit)"
 check "no requirement on an NVIDIA package" lacks_re "$requires" 'nvidia|cuda'
 
 scripts=$(q --scripts)
