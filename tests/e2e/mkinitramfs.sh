@@ -113,11 +113,17 @@ printf 'root:x:0:0:root:/root:/bin/bash\n' >etc/passwd
 printf 'root:x:0:\n' >etc/group
 : >etc/fstab
 
-# The project's part, then its libraries.
+# The project's part, then its libraries, and those the daemon loads with
+# dlopen for compression (ldd cannot see them).
 cp -a "$proj"/. .
 while IFS= read -r -d '' f; do
 	if head -c 4 "$f" | grep -q 'ELF'; then add_libs "$f"; fi
 done < <(find "$proj" -type f -print0)
+for l in liblz4.so.1 libzstd.so.1; do
+	p=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ { print $NF; exit }')
+	[ -n "$p" ] || die "$l not found (install liblz4-1 and libzstd1)"
+	add_bin "$p"
+done
 [ -x init ] || die "$proj has no executable /init"
 
 find . -print0 | LC_ALL=C sort -z |
