@@ -5,6 +5,7 @@
 #                scripts and defaults file, installed where a package puts
 #                them, + the guest test
 #   e2e-hog, uds-bridge   the test's two small helper programs
+# and puts a static fio (fetch-fio.sh, cached there too) in the image.
 # Run from the top of the source tree after `make` (build/vram-swapd).
 set -euo pipefail
 
@@ -37,6 +38,8 @@ make -s install-daemon install-scripts install-systemd DESTDIR="$root" \
 	PREFIX=/usr LIBEXECDIR=/usr/lib/vram-swap SYSCONFDIR=/etc >/dev/null ||
 	die "make install into $root failed"
 install -m 0755 "$out/e2e-hog" "$root/usr/bin/e2e-hog"
+fio=$("$here/fetch-fio.sh" "$cache") || die "no fio (see above)"
+install -m 0755 "$fio" "$root/usr/bin/fio"
 install -m 0755 "$here/guest/init" "$root/init"
 install -m 0755 "$here/guest/e2e-guest.sh" "$root/e2e/e2e-guest.sh"
 # What real programs hold in memory, for the compression ratios held to

@@ -6,7 +6,7 @@
 #
 # Environment: E2E_BACKEND (cuda), E2E_SIZE (2G), E2E_ARGS (more daemon
 # flags, such as --compress lz4), E2E_MEM (384), E2E_SMP (4),
-# E2E_EXTRA (256), E2E_TIMEOUT (450), E2E_OUT (a directory for the
+# E2E_EXTRA (256), E2E_FIO (10), E2E_TIMEOUT (450), E2E_OUT (a directory for the
 # console and daemon logs; default: the bundle's e2e/).
 set -uo pipefail
 

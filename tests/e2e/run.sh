@@ -26,7 +26,8 @@
 #   E2E_TIMEOUT   seconds for the whole guest run (900; a hang guard, not
 #                 a speed test: a quiet 2-core machine needs about 150,
 #                 one shared with other builds up to 500)
-#   E2E_ACCEL     qemu accelerator (tcg: KVM did not boot guests here)
+#   E2E_ACCEL     qemu accelerator (tcg: KVM did not boot guests here,
+#                 nor on the GPU machines: a KVM internal error at boot)
 #   E2E_SMP       guest CPUs (2)
 #   E2E_LOG       console log path                    (E2E_DIR/console.log)
 #   E2E_RESTARTS  kill -9s of the restart round (10; 0: none)
@@ -34,6 +35,8 @@
 #                 with 1 tests teardown refusal, the others SIGTERM)
 #   E2E_COMPRESS  then a round of 4 connections compressed so (lz4; off:
 #                 none)
+#   E2E_FIO       seconds of each fio job on the raw device (2 local, 10
+#                 remote; 0: none)
 set -uo pipefail
 
 mode=local
@@ -74,7 +77,8 @@ conns=${E2E_CONNS:-1 4}
 elastic=${E2E_ELASTIC:-1}
 restarts=${E2E_RESTARTS:-10}
 compress=${E2E_COMPRESS:-lz4}
-append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic e2e.restart=$restarts e2e.compress=$compress"
+if [ "$mode" = local ]; then fio=${E2E_FIO:-2}; else fio=${E2E_FIO:-10}; fi
+append="console=ttyS0 panic=-1 loglevel=4 root=/dev/ram0 e2e.mode=$mode e2e.extra=${E2E_EXTRA:-256} e2e.conns=${conns// /,} e2e.elastic=$elastic e2e.restart=$restarts e2e.compress=$compress e2e.fio=$fio"
 
 if [ "$mode" = remote ]; then
 	daemon=${E2E_DAEMON:-build/vram-swapd}
@@ -158,6 +162,13 @@ if [ "$mode" = local ]; then
 	steps="$steps same-pages(zram)"
 	for a in lz4 zstd; do
 		for w in compiler python sqlite text; do steps="$steps ratio($w,$a)"; done
+	done
+fi
+if [ "$fio" -gt 0 ]; then
+	if [ "$mode" = local ]; then fios="off"; [ "$compress" != off ] && fios="off $compress"; else fios=remote; fi
+	for a in $fios; do
+		for j in randread,QD1 randwrite,QD1 randread,QD32 randwrite,QD32; do steps="$steps fio($j,$a)"; done
+		steps="$steps fio-verify($a)"
 	done
 fi
 rounds=$conns

@@ -120,8 +120,9 @@ def compiler(limit):
                         "  return acc + (int)p->v[0]; }\n" % (i, i, i, 3 + i % 11, i % 97,
                                                              i * 2654435761 % 65536))
         gcc = subprocess.Popen(["gcc", "-O2", "-g", "-c", src, "-o", os.path.join(t, "big.o")])
+        cc1 = None
         try:
-            cc1, deadline = None, time.time() + 30
+            deadline = time.time() + 30
             while cc1 is None and time.time() < deadline:
                 for d in glob.glob("/proc/[0-9]*"):
                     try:
@@ -138,8 +139,10 @@ def compiler(limit):
             os.kill(cc1, 19)  # SIGSTOP
             return resident_anon(cc1, limit)
         finally:
+            # cc1 first: once gcc is gone it is no longer gcc's child.
+            if cc1 is not None:
+                os.kill(cc1, 9)
             gcc.kill()
-            subprocess.run(["pkill", "-KILL", "-P", str(gcc.pid)])
             gcc.wait()
 
 

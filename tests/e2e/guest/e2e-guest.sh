@@ -18,6 +18,8 @@
 #                     under swap pressure (0: no round)
 #   e2e.compress=lz4  then a round of 4 connections with that compression
 #                     (local mode; off: no round)
+#   e2e.fio=10        seconds of each fio job on the raw device (0: none);
+#                     local mode runs the jobs uncompressed and compressed
 set -u
 
 PRIO=77
@@ -49,6 +51,7 @@ ELASTIC=$(param elastic 1)
 RESTARTS=$(param restart 10)
 COMPRESSED=$(param compress lz4)
 COMPRESS=""
+FIO_SECS=$(param fio 2)
 
 vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 meminfo_mib() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
@@ -754,6 +757,89 @@ ratio_round() {
 	rm -f /e2e/workloads/*.img
 }
 
+# ---- fio on the raw device: what a page fault waits for ---------------------
+
+FIO_DEV=/dev/nbd14
+
+# One fio job on $FIO_DEV: prints the IOPS and the p50 and p99 (us) of
+# the whole latency of its reads or writes, submission to completion (nbd
+# sends a request inside io_uring_enter, so completion latency alone
+# would leave the send out), from fio's terse output (v3: reads' IOPS in
+# field 8 and percentiles from 18, writes' from 49 and 59).
+fio_job() {
+	local dir=$1 t
+	shift
+	t=$(fio --name=e2e --thread --minimal --lat_percentiles=1 \
+		--clat_percentiles=0 --percentile_list=50:99 --filename="$FIO_DEV" \
+		--direct=1 --ioengine=io_uring --randrepeat=0 "$@" 2>&1) || { echo "$t" | tail -n 3; return 1; }
+	echo "$t" | awk -F';' -v d="$dir" '
+		{ i = (d == "read") ? 8 : 49; p = (d == "read") ? 18 : 59 }
+		$1 != 3 || $5 != 0 || $p !~ /^50\.0+%=/ || $(p + 1) !~ /^99\.0+%=/ { print "unexpected output: " $0; exit 1 }
+		{ a = $p; b = $(p + 1); sub(/.*=/, "", a); sub(/.*=/, "", b); print $i " IOPS, p50 " a " us, p99 " b " us" }'
+}
+
+# 4 KiB random reads and writes at queue depths 1 and 32 through the
+# kernel's nbd driver, O_DIRECT, on data that compresses as swapped-out
+# heaps do (fio's buffer_compress_percentage=60: lz4 stores about 2.4:1);
+# then a pass that checks every block written (crc32c). $1 names the
+# compressor of a daemon of its own (local mode); "remote": the host
+# daemon serves, with whatever E2E_ARGS gave it.
+fio_round() {
+	local alg=$1 tag=,$1 sock=/run/vs-fio/sock st=/run/vs-fio/status
+	local region verify conns pid="" out why="" qd op r
+	local data=(--buffer_compress_percentage=60 --refill_buffers)
+	if [ "$MODE" = local ]; then
+		region=24M verify=8M conns=2
+		mkdir -p /run/vs-fio && chmod 0700 /run/vs-fio
+		rm -f "$sock" "$st"
+		vram-swapd --backend host --size 32M --compress "$alg" --socket "$sock" \
+			--status-file "$st" >/tmp/vs-fio.log 2>&1 &
+		pid=$!
+		out=$( { wait_for 20 test -S "$sock" &&
+			nbd-client -unix "$sock" "$FIO_DEV" -b 4096 -C "$conns" -N vram-swap; } 2>&1) ||
+			why="attach: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	else
+		region=128M verify=32M conns=4
+		out=$(nbd-client "${SERVER%:*}" "${SERVER#*:}" "$FIO_DEV" -b 4096 -C "$conns" -N vram-swap 2>&1) ||
+			why="attach: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+	fi
+	if [ -z "$why" ]; then
+		out=$(fio_job write --rw=write --bs=1M --iodepth=4 --size="$region" "${data[@]}") &&
+			info "fio(fill$tag): $region written, $out" ||
+			why="fill: $(echo "$out" | tr '\n' '|')"
+	fi
+	for qd in 1 32; do
+		for op in read write; do
+			if [ -n "$why" ]; then
+				fail "fio(rand$op,QD$qd$tag): $why"
+				continue
+			fi
+			if r=$(fio_job "$op" --rw="rand$op" --bs=4k --iodepth="$qd" --size="$region" \
+				--time_based --runtime="$FIO_SECS" "${data[@]}"); then
+				pass "fio(rand$op,QD$qd$tag): $r ($conns connections)"
+			else
+				fail "fio(rand$op,QD$qd$tag): $(echo "$r" | tr '\n' '|')"
+			fi
+		done
+	done
+	if [ -z "$why" ]; then
+		if r=$(fio_job write --rw=randwrite --bs=4k --iodepth=32 --size="$verify" \
+			--verify=crc32c --do_verify=1 --verify_fatal=1 "${data[@]}"); then
+			pass "fio-verify($alg): $verify written at random and read back, every crc32c right"
+		else
+			fail "fio-verify($alg): $(echo "$r" | tr '\n' '|')"
+		fi
+	else
+		fail "fio-verify($alg): $why"
+	fi
+	[ -r "$st" ] && info "fio($alg) daemon: $(grep -E '^(stored_pages|same_pages|used_bytes|compr_bytes|io_errors|full_writes)=' "$st" | tr '\n' ' ')"
+	nbd-client -d "$FIO_DEV" >/dev/null 2>&1
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid"
+	fi
+}
+
 # ---- main ---------------------------------------------------------------------
 
 info "mode=$MODE kernel=$(uname -r) cpus=$(nproc) MemTotal=$(meminfo_mib MemTotal)MiB"
@@ -775,6 +861,14 @@ fi
 
 [ "$MODE" = local ] && same_pages_round
 [ "$MODE" = local ] && ratio_round
+if [ "$FIO_SECS" -gt 0 ]; then
+	if [ "$MODE" = local ]; then
+		fio_round off
+		[ "$COMPRESSED" != off ] && fio_round "$COMPRESSED"
+	else
+		fio_round remote
+	fi
+fi
 
 for c in $CONNS; do
 	round "$c"
