@@ -111,6 +111,27 @@ teardown() {
 		export.size_bytes=null
 }
 
+@test "status: the status file of the daemon before compression (an upgrade not yet restarted) is read as such" {
+	DPID=$(start_stub_daemon)
+	write_state "$DPID"
+	swap_on_nbd0
+	printf '%s\n' pid="$DPID" state=serving backend=cuda export=vram-swap socket=/x \
+		size_bytes=67108864 used_bytes=4096 stored_pages=3 same_pages=2 clients=1 \
+		"reads=3 writes=5 trims=1 zeroes=0 flushes=2" gpus=1 \
+		"gpu.0=12884901888 85520809984 67108864 17104161996 1 1 NVIDIA H100 80GB HBM3" \
+		"chunk.0=0 67108864 4096 3 2 1 vram-swap.0" >"$RUNDIR/status"
+	run "$STATUS" --json
+	assert_success
+	json_expect chunks.0.gpu=0 chunks.0.size_bytes=67108864 chunks.0.used_bytes=4096 \
+		chunks.0.stored_pages=3 chunks.0.same_pages=2 chunks.0.compr_bytes=null \
+		chunks.0.export_bytes=null export.compr_bytes=null export.export_bytes=null \
+		export.compress=null export.ratio=3.0 counters.full_writes=null gpus.0.chunks=1
+	run "$STATUS"
+	assert_success
+	refute_output --partial "compress:"
+	assert_line "  chunk 0:  GPU 0, 64.0 MiB, 4.0 KiB in use, 3 pages stored, 1 client(s), /dev/nbd0 (swap)"
+}
+
 @test "status: a status file the daemon stopped rewriting is flagged" {
 	DPID=$(start_stub_daemon)
 	write_state "$DPID"
