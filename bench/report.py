@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compresslog  # noqa: E402
+import fiolog  # noqa: E402
 import gpulog  # noqa: E402
 import servers  # noqa: E402
 
@@ -211,6 +212,8 @@ def main():
     ap.add_argument("--gpu", help="log of bench/cuda-gpu.sh: its figures lead the report")
     ap.add_argument("--compress", help="log of bench/cuda-compress.sh")
     ap.add_argument("--zram", help="the e2e guest's ratio lines, against zram")
+    ap.add_argument("--fio", action="append", default=[],
+                    help="a GPU e2e run with fio (one per --compress setting)")
     args = ap.parse_args()
     rows, cdf, env = load(args.results)
     med, desc = medians(rows)
@@ -258,6 +261,9 @@ def main():
             os.path.relpath(args.compress, here) if args.compress else None,
             ratios, os.path.relpath(args.zram, here) if args.zram else None,
             os.path.join(rel, png) if png else None)
+    if args.fio:
+        md += fiolog.section([fiolog.parse(p) for p in args.fio],
+                             [os.path.relpath(p, here) for p in args.fio])
     md += ["## Conditions (the machine without a GPU)", "",
           "- Machine: %s CPUs (%s), kernel %s, %s, %s; run %s UTC at commit %s."
           % (env.get("host_cpus"), env.get("cpu"), env.get("kernel"), env.get("fio"),

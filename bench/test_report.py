@@ -12,6 +12,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import compresslog  # noqa: E402
+import fiolog  # noqa: E402
 import gpulog  # noqa: E402
 import run  # noqa: E402
 
@@ -141,6 +142,43 @@ class ReportTest(unittest.TestCase):
                       " 8819200 / 9248768 |", md)
         self.assertIn("![ratio against zram](plots/ratio-vs-zram.png)", md)
 
+    def test_fio_logs_are_read_into_their_section(self):
+        with tempfile.TemporaryDirectory() as d:
+            logs = []
+            for alg, iops, p50 in (("off", 1413, 634), ("lz4", 718, 1073)):
+                logs.append(os.path.join(d, alg + ".log"))
+                with open(logs[-1], "w") as f:
+                    f.write(FIO_LOG % (alg, iops, p50, alg))
+            write(d, [m(0, run.row("fio", "randread", 4096, 1, 1), "vs-host", 100),
+                      m(0, run.row("fio", "randread", 4096, 1, 1), "nbdkit", 100)])
+            out = os.path.join(d, "R.md")
+            subprocess.run([sys.executable, os.path.join(HERE, "report.py"), d, out]
+                           + [a for p in logs for a in ("--fio", p)], check=True)
+            md = open(out).read()
+            r = fiolog.parse(logs[1])
+        self.assertEqual((r["setting"], r["commit"], r["date"], r["cpus"]),
+                         ("lz4", "8e1b0af", "2026-12-04", 16))
+        self.assertEqual(r["rows"][("randread", 1)], {"iops": 718, "p50_us": 1073,
+                                                       "p99_us": 1220, "conns": 4})
+        self.assertIn("| 4 KiB random read, QD1 | 1413 | 634 | 1220 | 718 | 1073 | 1220 |", md)
+        self.assertIn("| 4 KiB random write, QD32 | 2480 | 12386 | 22937 | 2480 | 12386 | 22937 |",
+                      md)
+        self.assertIn("`--compress lz4` against `off`: 4 KiB random read, QD1 p50 +439 us;", md)
+        self.assertIn("the crc32c check of 32M of random writes passed; I/O errors 0", md)
+        self.assertIn("ratio 1.07 over the whole run", md)
+        self.assertIn("Linux 6.1.0-57-cloud-amd64, 4 vCPUs, 343 MiB", md)
+
+
+FIO_LOG = """# make e2e-gpu-bundle; E2E_ARGS='--compress %s' E2E_FIO=5 (2026-12-04, commit 8e1b0af; TCG)
+gpu-e2e: Linux 6.18.44; 16 CPUs; KVM: present
+NVIDIA H200, 580.159.04, 143771 MiB, 0 MiB
+[5s] E2E: INFO mode=remote kernel=6.1.0-57-cloud-amd64 cpus=4 MemTotal=343MiB
+[17s] E2E: PASS fio(randread,QD1,remote): %d IOPS, p50 %d us, p99 1220 us (4 connections)
+[33s] E2E: PASS fio(randwrite,QD32,remote): 2480 IOPS, p50 12386 us, p99 22937 us (4 connections)
+[42s] E2E: PASS fio-verify(remote): 32M written at random and read back, every crc32c right
+e2e: host daemon counters: used_bytes=796659712 stored_pages=207179 same_pages=12682 compress=%s io_errors=0 proto_errors=0
+e2e: PASS (remote, 22 steps, 265 s)
+"""
 
 COMPRESS_LOG = """commit: 52233df
 gpu: NVIDIA H200, 143771 MiB, 580.159.04

@@ -13,6 +13,8 @@ BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
 BENCH_GPU     ?= bench/results/gpu-h200-standard.log
 BENCH_COMPRESS ?= bench/results/gpu-h200-compress.log
 BENCH_ZRAM    ?= bench/results/zram-ratio.log
+# The GPU e2e runs with fio, one per --compress setting, off first.
+BENCH_FIO     ?= tests/e2e/results/gpu-h200-fio-off.log tests/e2e/results/gpu-h200-fio-lz4.log
 # Built by mk/core.mk and mk/cuda.mk (the fake libcuda makes the cuda row).
 BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/nbdraw $(BUILD)/fakecuda/libcuda.so.1
 
@@ -34,7 +36,8 @@ bench-report:
 	$(PY) bench/report.py $(BENCH_OUT) BENCHMARKS.md --plots $(BENCH_OUT)/plots $(BENCH_EXTRA) \
 		$(if $(wildcard $(BENCH_GPU)),--gpu $(BENCH_GPU)) \
 		$(if $(wildcard $(BENCH_COMPRESS)),--compress $(BENCH_COMPRESS)) \
-		$(if $(wildcard $(BENCH_ZRAM)),--zram $(BENCH_ZRAM))
+		$(if $(wildcard $(BENCH_ZRAM)),--zram $(BENCH_ZRAM)) \
+		$(foreach f,$(wildcard $(BENCH_FIO)),--fio $(f))
 	@sed -n '/^## Summary/,/^Target misses/p' BENCHMARKS.md
 
 check-bench-smoke: $(BENCH_DEPS)

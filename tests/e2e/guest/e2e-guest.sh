@@ -426,6 +426,17 @@ elastic_round() {
 	fi
 	verify_all "verify($tag)"
 
+	# The shrink's premise, checked rather than assumed: what sits in swap
+	# fits in the two chunks that stay and the RAM available, less the
+	# 64 MiB resize keeps free and a margin for reclaim's movement. Under
+	# this pressure it is close, so tmpfs files go until it holds.
+	while [ $(($(swap_used_all_kib) / 1024 + 64 + 48)) -gt $(($(meminfo_mib MemAvailable) + 256)) ] &&
+		[ "$(wc -l </tmp/press.sha256)" -gt 4 ]; do
+		keep=$(($(wc -l </tmp/press.sha256) - 1))
+		rm -f "$PRESS/$(tail -n 1 /tmp/press.sha256 | awk '{ print $2 }')"
+		head -n "$keep" /tmp/press.sha256 >/tmp/press.keep
+		mv /tmp/press.keep /tmp/press.sha256
+	done
 	out=$(timeout -s KILL 300 vram-swap-resize 256M 2>&1)
 	rc=$?
 	n=$(chunk_swaps)
