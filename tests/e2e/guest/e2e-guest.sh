@@ -166,12 +166,22 @@ tmpfs_verify() {
 	return "${PIPESTATUS[0]}"
 }
 
+tmpfs_files() { wc -l </tmp/press.sha256; }
+
+# Keeps the first N tmpfs files and their sums; the rest are deleted,
+# which frees their swap slots without I/O.
+tmpfs_keep() {
+	tail -n +"$(($1 + 1))" /tmp/press.sha256 | while read -r _ f; do rm -f "$PRESS/$f"; done
+	head -n "$1" /tmp/press.sha256 >/tmp/press.keep
+	mv /tmp/press.keep /tmp/press.sha256
+}
+
 verify_all() {
 	local tag=$1 h t in0 out0
 	in0=$(vmstat_get pswpin)
 	h=$(hog_verify) || { fail "$tag: hog data: $h"; return 1; }
 	t=$(tmpfs_verify) || { fail "$tag: tmpfs data: $t"; return 1; }
-	pass "$tag: hog ${h#hog: } ; tmpfs sha256 of $(wc -l </tmp/press.sha256) files ok; pswpin +$(($(vmstat_get pswpin) - in0)) pages"
+	pass "$tag: hog ${h#hog: } ; tmpfs sha256 of $(tmpfs_files) files ok; pswpin +$(($(vmstat_get pswpin) - in0)) pages"
 }
 
 stop_hog() {
@@ -372,10 +382,8 @@ round() {
 	# Keep a quarter of the tmpfs data: swapoff must bring back what of it
 	# is still in swap, and it is checked after; the rest is only dropped
 	# (freeing swap slots needs no I/O), to keep the run short.
-	keep=$(( $(wc -l </tmp/press.sha256) / 4 + 1 ))
-	head -n "$keep" /tmp/press.sha256 >/tmp/press.keep
-	tail -n +"$((keep + 1))" /tmp/press.sha256 | while read -r _ f; do rm -f "$PRESS/$f"; done
-	mv /tmp/press.keep /tmp/press.sha256
+	keep=$(($(tmpfs_files) / 4 + 1))
+	tmpfs_keep "$keep"
 	info "teardown($tag): swap used $(($(swap_used_kib) / 1024))MiB, MemAvailable=$(meminfo_mib MemAvailable)MiB"
 	detach_ok "$tag"
 	if out=$(tmpfs_verify); then
@@ -402,7 +410,7 @@ swap_used_all_kib() { awk '$1 ~ /^\/dev\/nbd/ { s += $4 } END { print s + 0 }' /
 # guest's RAM, which the pressure itself takes; the policy is tested on
 # the fake GPU instead.)
 elastic_round() {
-	local tag=elastic out rc n prios used spread keep more
+	local tag=elastic out rc n prios used spread keep more stay=256
 	write_defaults 1 128M
 	out=$(timeout -s KILL 180 vram-swap-setup 2>&1) || {
 		fail "setup($tag): vram-swap-setup exited $?: $(echo "$out" | tail -n 5 | tr '\n' '|')"
@@ -430,14 +438,11 @@ elastic_round() {
 	# fits in the two chunks that stay and the RAM available, less the
 	# 64 MiB resize keeps free and a margin for reclaim's movement. Under
 	# this pressure it is close, so tmpfs files go until it holds.
-	while [ $(($(swap_used_all_kib) / 1024 + 64 + 48)) -gt $(($(meminfo_mib MemAvailable) + 256)) ] &&
-		[ "$(wc -l </tmp/press.sha256)" -gt 4 ]; do
-		keep=$(($(wc -l </tmp/press.sha256) - 1))
-		rm -f "$PRESS/$(tail -n 1 /tmp/press.sha256 | awk '{ print $2 }')"
-		head -n "$keep" /tmp/press.sha256 >/tmp/press.keep
-		mv /tmp/press.keep /tmp/press.sha256
+	while [ $(($(swap_used_all_kib) / 1024 + 64 + 48)) -gt $(($(meminfo_mib MemAvailable) + stay)) ] &&
+		[ "$(tmpfs_files)" -gt 4 ]; do
+		tmpfs_keep $(($(tmpfs_files) - 1))
 	done
-	out=$(timeout -s KILL 300 vram-swap-resize 256M 2>&1)
+	out=$(timeout -s KILL 300 vram-swap-resize "${stay}M" 2>&1)
 	rc=$?
 	n=$(chunk_swaps)
 	if [ $rc = 0 ] && [ "$n" = 2 ]; then
@@ -481,10 +486,8 @@ elastic_round() {
 	fi
 	verify_all "verify-after-refusal($tag)"
 
-	keep=$(( $(wc -l </tmp/press.sha256) / 4 + 1 ))
-	head -n "$keep" /tmp/press.sha256 >/tmp/press.keep
-	tail -n +"$((keep + 1))" /tmp/press.sha256 | while read -r _ f; do rm -f "$PRESS/$f"; done
-	mv /tmp/press.keep /tmp/press.sha256
+	keep=$(($(tmpfs_files) / 4 + 1))
+	tmpfs_keep "$keep"
 	stop_hog "$tag"
 
 	out=$(timeout -s KILL 180 vram-swap-resize max 2>&1)
