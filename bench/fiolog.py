@@ -9,6 +9,9 @@ import re
 SETTING = re.compile(r"--compress (\w+)")
 DATE = re.compile(r"\((\d{4}-\d\d-\d\d)")
 COMMIT = re.compile(r"commit ([0-9a-f]{7,40})")
+SECONDS = re.compile(r"E2E_FIO=(\d+)")
+DAEMON = re.compile(r"^e2e: host daemon \d+ serving: backend=(\w+) .*size_bytes=(\d+)")
+FILL = re.compile(r"fio\(fill,remote\): (\S+) written")
 CPUS = re.compile(r"^gpu-e2e: Linux \S+; (\d+) CPUs")
 GPU = re.compile(r"^(NVIDIA [^,]+), ([\d.]+), (\d+) MiB")
 GUEST = re.compile(r"mode=remote kernel=(\S+) cpus=(\d+) MemTotal=(\d+)MiB")
@@ -20,13 +23,15 @@ COUNTERS = re.compile(r"^e2e: host daemon counters: (.*)")
 
 
 def parse(path):
-    """{"setting", "date", "commit", "gpu", "driver", "cpus", "guest",
+    """{"setting", "date", "commit", "seconds", "gpu", "driver", "cpus",
+    "backend", "export_mib", "region", "guest",
     "rows": {(rw, qd): figures}, "verified", "result", "counters"}"""
     run = {"rows": {}, "verified": None, "result": None, "counters": {}}
     with open(path) as f:
         lines = f.read().splitlines()
     head = lines[0] if lines and lines[0].startswith("#") else ""
-    for key, rx in (("setting", SETTING), ("date", DATE), ("commit", COMMIT)):
+    for key, rx in (("setting", SETTING), ("date", DATE), ("commit", COMMIT),
+                    ("seconds", SECONDS)):
         m = rx.search(head)
         run[key] = m.group(1) if m else None
     for line in lines:
@@ -36,6 +41,12 @@ def parse(path):
         m = GPU.match(line)
         if m:
             run["gpu"], run["driver"] = m.group(1), m.group(2)
+        m = DAEMON.match(line)
+        if m:
+            run["backend"], run["export_mib"] = m.group(1), int(m.group(2)) >> 20
+        m = FILL.search(line)
+        if m:
+            run["region"] = m.group(1)
         m = GUEST.search(line)
         if m:
             run["guest"] = (m.group(1), int(m.group(2)), int(m.group(3)))
@@ -68,20 +79,21 @@ def section(runs, rels):
     kernel, vcpus, mem = r0.get("guest") or ("?", "?", "?")
     conns = next((f["conns"] for f in r0["rows"].values()), "?")
     md = ["### Through the kernel: fio in the GPU e2e guest", "",
-          "- %s (driver %s), %s CPUs; the daemon on the GPU (cuda backend, 2 GiB export)"
+          "- %s (driver %s), %s CPUs; the daemon on the GPU (%s backend, %s MiB export)"
           " with each `--compress` setting, run %s at commit %s; raw logs %s"
-          " (tests/e2e/gpu-e2e.sh with `E2E_FIO=5`)."
+          " (tests/e2e/gpu-e2e.sh with `E2E_FIO=%s`)."
           % (r0.get("gpu", "?"), r0.get("driver", "?"), r0.get("cpus", "?"),
+             r0.get("backend", "?"), r0.get("export_mib", "?"),
              r0.get("date") or "?", r0.get("commit") or "?",
-             ", ".join("`%s`" % r for r in rels)),
+             ", ".join("`%s`" % r for r in rels), r0.get("seconds") or "?"),
           "- fio in the e2e guest (Linux %s, %s vCPUs, %s MiB, **emulated by TCG**) on"
           " /dev/nbd14, which the kernel's nbd driver connects to the daemon with %s"
           " connections over qemu's user network and a TCP-to-Unix-socket bridge:"
-          " `--direct=1 --ioengine=io_uring --bs=4k`, 5 s per row on a 128 MiB region"
+          " `--direct=1 --ioengine=io_uring --bs=4k`, %s s per row on a %s region"
           " filled first, data written with `--buffer_compress_percentage=60"
           " --refill_buffers` (lz4 stores it about 2.4:1). Latency is fio's total"
           " latency, submission to completion."
-          % (kernel, vcpus, mem, conns),
+          % (kernel, vcpus, mem, conns, r0.get("seconds") or "?", r0.get("region", "?")),
           "- What these figures measure is mostly the emulated guest and its network:"
           " the daemon's own cost on the same GPU is the tens of microseconds of the"
           " tables above. They show what a page fault in such a guest waits for, and"

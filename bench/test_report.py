@@ -167,12 +167,17 @@ class ReportTest(unittest.TestCase):
         self.assertIn("the crc32c check of 32M of random writes passed; I/O errors 0", md)
         self.assertIn("ratio 1.07 over the whole run", md)
         self.assertIn("Linux 6.1.0-57-cloud-amd64, 4 vCPUs, 343 MiB", md)
+        self.assertIn("(cuda backend, 2048 MiB export)", md)
+        self.assertIn("`E2E_FIO=5`", md)
+        self.assertIn("5 s per row on a 128M region", md)
 
 
 FIO_LOG = """# make e2e-gpu-bundle; E2E_ARGS='--compress %s' E2E_FIO=5 (2026-12-04, commit 8e1b0af; TCG)
 gpu-e2e: Linux 6.18.44; 16 CPUs; KVM: present
 NVIDIA H200, 580.159.04, 143771 MiB, 0 MiB
+e2e: host daemon 1331 serving: backend=cuda device=NVIDIA H200 size_bytes=2147483648
 [5s] E2E: INFO mode=remote kernel=6.1.0-57-cloud-amd64 cpus=4 MemTotal=343MiB
+[12s] E2E: INFO fio(fill,remote): 128M written, 32 IOPS, p50 113770 us, p99 267386 us
 [17s] E2E: PASS fio(randread,QD1,remote): %d IOPS, p50 %d us, p99 1220 us (4 connections)
 [33s] E2E: PASS fio(randwrite,QD32,remote): 2480 IOPS, p50 12386 us, p99 22937 us (4 connections)
 [42s] E2E: PASS fio-verify(remote): 32M written at random and read back, every crc32c right
