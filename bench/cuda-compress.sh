@@ -7,7 +7,8 @@
 # strings, its resident anonymous pages), each led by its offset (nbdraw
 # -F); the first row fills the span with them and verifies every read.
 # After each row, the daemon's CPU time (user + system, from /proc) per
-# request; after each setting, what the chunk holds. Needs gcc, python3
+# request; after each setting, what the chunk holds. The sporadic rows (one
+# read, then a pause) are what a page fault in a quiet program waits for. Needs gcc, python3
 # and the NVIDIA driver.
 # Usage: bench/cuda-compress.sh        (from the source tree)
 set -u
@@ -53,6 +54,8 @@ for c in off lz4 zstd; do
 	row "integrity row (fills the span)" -c 4 -q 8 -t "$T" -V -F "$IMG"
 	row "4K QD1 read" -c 1 -q 1 -t "$T"
 	row "4K QD1 write" -c 1 -q 1 -t "$T" -w 100 -F "$IMG"
+	row "4K read, one every 1 ms" -c 1 -q 1 -t "$T" -i 1000
+	row "4K read, one every 20 ms" -c 1 -q 1 -t "$T" -i 20000
 	row "4K 8x32 read" -c 8 -q 32 -t "$T"
 	row "4K 8x32 write" -c 8 -q 32 -t "$T" -w 100 -F "$IMG"
 	row "1M seq read" -c 4 -q 4 -b 1048576 -S -t "$T"
