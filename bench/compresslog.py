@@ -56,6 +56,17 @@ def parse_gpu(path):
     return {"env": env, "settings": settings, "rows": rows, "held": held}
 
 
+RUN = re.compile(r"\((\d{4}-\d\d-\d\d), commit ([0-9a-f]{7,40})")
+
+
+def ratio_run(path):
+    """(date, commit) from the ratio log's first line, a comment saying
+    where the lines come from; None without one."""
+    with open(path) as f:
+        m = RUN.search(f.readline())
+    return m.groups() if m else None
+
+
 def parse_ratios(path):
     """[(workload, alg, ours, zram)], each side a dict of its figures."""
     out = []
@@ -96,7 +107,7 @@ def plot(ratios, plot_dir):
     return png
 
 
-def section(g, gpu_rel, ratios, ratio_rel, png_rel):
+def section(g, gpu_rel, ratios, ratio_rel, png_rel, ratio_at=None):
     """Markdown lines for the compression section."""
     env = g["env"] if g else {}
     md = ["## Compression", ""]
@@ -109,7 +120,8 @@ def section(g, gpu_rel, ratios, ratio_rel, png_rel):
                " vram-swapd with the same compressor. The ratio is bytes stored over the"
                " memory holding them: zram's orig_data_size over mem_used_total (its"
                " allocator's pages), vram-swapd's stored pages over its 64-byte blocks in"
-               " use (`used_bytes`). Raw lines: `%s`; `make e2e` checks each." % ratio_rel, ""]
+               " use (`used_bytes`). Raw lines: `%s`%s; `make e2e` checks each."
+               % (ratio_rel, ", run %s at commit %s" % ratio_at if ratio_at else ""), ""]
         if png_rel:
             md += ["![ratio against zram](%s)" % png_rel, ""]
         md += ["| workload | compressor | vram-swapd ratio | zram ratio | pages | same-filled"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Reads the GPU e2e runs with fio (tests/e2e/gpu-e2e.sh with E2E_FIO set,
-one log per --compress setting) into the report's section on what a page
+one log per run, in pairs of an off run and a compressed one) into the report's section on what a page
 fault waits for through the real kernel. The logs are the raw results;
 this only picks figures out of them."""
 import re
@@ -68,11 +68,36 @@ def parse(path):
 
 
 def label(k):
-    return "4 KiB %s, QD%d" % ("random read" if k[0] == "randread" else "random write", k[1])
+    return "4K %s QD%d" % ("read" if k[0] == "randread" else "write", k[1])
+
+
+def pairs(runs):
+    """Each run with a --compress setting other than off, beside the off run
+    before it in the order given (the runs of a pair follow each other on
+    one machine)."""
+    out, base = [], None
+    for r in runs:
+        if r["setting"] == "off":
+            base = r
+        elif base is not None:
+            out.append((base, r))
+            base = None
+    return out
+
+
+def held(c):
+    """What the daemon held at the end, from its counters."""
+    if not (c.get("stored_pages", "").isdigit() and c.get("used_bytes", "").isdigit()
+            and int(c["used_bytes"])):
+        return "-"
+    return "%s pages in %d MiB, ratio %.2f" % (
+        c["stored_pages"], int(c["used_bytes"]) >> 20,
+        int(c["stored_pages"]) * 4096 / int(c["used_bytes"]))
 
 
 def section(runs, rels):
-    """Markdown lines for the fio runs, one column group per run."""
+    """Markdown lines for the fio runs: one table row per run, then the
+    differences within each pair."""
     if not runs:
         return []
     r0 = runs[0]
@@ -80,63 +105,44 @@ def section(runs, rels):
     conns = next((f["conns"] for f in r0["rows"].values()), "?")
     md = ["### Through the kernel: fio in the GPU e2e guest", "",
           "- %s (driver %s), %s CPUs; the daemon on the GPU (%s backend, %s MiB export)"
-          " with each `--compress` setting, run %s at commit %s; raw logs %s"
-          " (tests/e2e/gpu-e2e.sh with `E2E_FIO=%s`)."
+          " with each `--compress` setting (tests/e2e/gpu-e2e.sh with `E2E_FIO=%s`);"
+          " raw logs in tests/e2e/results/, named in the table."
           % (r0.get("gpu", "?"), r0.get("driver", "?"), r0.get("cpus", "?"),
-             r0.get("backend", "?"), r0.get("export_mib", "?"),
-             r0.get("date") or "?", r0.get("commit") or "?",
-             ", ".join("`%s`" % r for r in rels), r0.get("seconds") or "?"),
+             r0.get("backend", "?"), r0.get("export_mib", "?"), r0.get("seconds") or "?"),
           "- fio in the e2e guest (Linux %s, %s vCPUs, %s MiB, **emulated by TCG**) on"
           " /dev/nbd14, which the kernel's nbd driver connects to the daemon with %s"
           " connections over qemu's user network and a TCP-to-Unix-socket bridge:"
           " `--direct=1 --ioengine=io_uring --bs=4k`, %s s per row on a %s region"
           " filled first, data written with `--buffer_compress_percentage=60"
           " --refill_buffers` (lz4 stores it about 2.4:1). Latency is fio's total"
-          " latency, submission to completion."
+          " latency, submission to completion; each cell is IOPS, p50 / p99 us."
           % (kernel, vcpus, mem, conns, r0.get("seconds") or "?", r0.get("region", "?")),
           "- What these figures measure is mostly the emulated guest and its network:"
           " the daemon's own cost on the same GPU is the tens of microseconds of the"
           " tables above. They show what a page fault in such a guest waits for, and"
           " that compression changes no result (a crc32c check of every block of a"
           " 32 MiB random-write pass follows each run).", ""]
-    md += ["| row |" + "".join(" %s IOPS | %s p50 us | %s p99 us |" % ((r["setting"],) * 3)
-                               for r in runs),
-           "|---|" + "---|" * (3 * len(runs))]
     keys = sorted({k for r in runs for k in r["rows"]}, key=lambda k: (k[1], k[0]))
-    for k in keys:
+    md += ["| log | `--compress` | run, commit |" + "".join(" %s |" % label(k) for k in keys)
+           + " result | crc32c check | I/O / protocol errors | held at the end |",
+           "|---|---|---|" + "---|" * len(keys) + "---|---|---|---|"]
+    for r, rel in zip(runs, rels):
         cells = ""
-        for r in runs:
+        for k in keys:
             f = r["rows"].get(k)
-            cells += (" %d | %d | %d |" % (f["iops"], f["p50_us"], f["p99_us"])
-                      if f else " - | - | - |")
-        md.append("| %s |%s" % (label(k), cells))
-    md.append("")
-    base = next((r for r in runs if r["setting"] == "off"), None)
-    for r in runs:
-        if base is None or r is base:
-            continue
-        d = ["%s p50 %+d us" % (label(k), r["rows"][k]["p50_us"] - base["rows"][k]["p50_us"])
-             for k in keys if k in r["rows"] and k in base["rows"]]
-        md += ["- `--compress %s` against `off`: %s. One run of each. The compressor's"
-               " own cost on this GPU is a few microseconds per 4 KiB request (the table"
-               " above), so a gap of hundreds lies elsewhere on the path; the same A/B"
-               " against the host backend on the 2-CPU machine shows none (docs/e2e.md)."
-               % (r["setting"], "; ".join(d)), ""]
-    for r in runs:
+            cells += " %d, %d / %d |" % (f["iops"], f["p50_us"], f["p99_us"]) if f else " - |"
         c = r["counters"]
-        held = ""
-        if c.get("stored_pages", "").isdigit() and c.get("used_bytes", "").isdigit() \
-                and int(c["used_bytes"]):
-            held = ("; at the end the daemon held %s pages (%s same-filled) in %s bytes of"
-                    " VRAM, ratio %.2f over the whole run, the swap rounds' random pages"
-                    " included" % (c["stored_pages"], c.get("same_pages", "?"),
-                                   c["used_bytes"],
-                                   int(c["stored_pages"]) * 4096 / int(c["used_bytes"])))
-        md.append("- `--compress %s`: the whole e2e run %s; the crc32c check %s;"
-                  " I/O errors %s, protocol errors %s%s."
-                  % (r["setting"], r["result"] or "did not finish",
-                     "of %s of random writes passed" % r["verified"] if r["verified"]
-                     else "did not pass", c.get("io_errors", "?"),
-                     c.get("proto_errors", "?"), held))
+        md.append("| `%s` | %s | %s, %s |%s %s | %s | %s / %s | %s |"
+                  % (rel.rsplit("/", 1)[-1], r["setting"], r.get("date") or "?",
+                     r.get("commit") or "?", cells, r["result"] or "did not finish",
+                     "%s passed" % r["verified"] if r["verified"] else "did not pass",
+                     c.get("io_errors", "?"), c.get("proto_errors", "?"), held(c)))
     md.append("")
+    for setting in dict.fromkeys(r["setting"] for _, r in pairs(runs)):
+        ps = [(b, r) for b, r in pairs(runs) if r["setting"] == setting]
+        d = ["%s %s us" % (label(k), ", ".join(
+                 "%+d" % (r["rows"][k]["p50_us"] - b["rows"][k]["p50_us"]) for b, r in ps))
+             for k in keys if all(k in b["rows"] and k in r["rows"] for b, r in ps)]
+        md += ["- p50 with `--compress %s` against `off`, pair by pair (%d pair%s): %s."
+               % (setting, len(ps), "" if len(ps) == 1 else "s", "; ".join(d)), ""]
     return md

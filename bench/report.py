@@ -260,7 +260,8 @@ def main():
             compresslog.parse_gpu(args.compress) if args.compress else None,
             os.path.relpath(args.compress, here) if args.compress else None,
             ratios, os.path.relpath(args.zram, here) if args.zram else None,
-            os.path.join(rel, png) if png else None)
+            os.path.join(rel, png) if png else None,
+            compresslog.ratio_run(args.zram) if args.zram else None)
     if args.fio:
         md += fiolog.section([fiolog.parse(p) for p in args.fio],
                              [os.path.relpath(p, here) for p in args.fio])

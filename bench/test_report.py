@@ -141,6 +141,7 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| python | lz4 | 2.85 | 2.72 | 6144 | 118 / 118 | 8633091 / 8633306 |"
                       " 8819200 / 9248768 |", md)
         self.assertIn("![ratio against zram](plots/ratio-vs-zram.png)", md)
+        self.assertIn("z.log`, run 2026-12-05 at commit 31fa9b9; `make e2e` checks each.", md)
 
     def test_fio_logs_are_read_into_their_section(self):
         with tempfile.TemporaryDirectory() as d:
@@ -160,12 +161,12 @@ class ReportTest(unittest.TestCase):
                          ("lz4", "8e1b0af", "2026-12-04", 16))
         self.assertEqual(r["rows"][("randread", 1)], {"iops": 718, "p50_us": 1073,
                                                        "p99_us": 1220, "conns": 4})
-        self.assertIn("| 4 KiB random read, QD1 | 1413 | 634 | 1220 | 718 | 1073 | 1220 |", md)
-        self.assertIn("| 4 KiB random write, QD32 | 2480 | 12386 | 22937 | 2480 | 12386 | 22937 |",
-                      md)
-        self.assertIn("`--compress lz4` against `off`: 4 KiB random read, QD1 p50 +439 us;", md)
-        self.assertIn("the crc32c check of 32M of random writes passed; I/O errors 0", md)
-        self.assertIn("ratio 1.07 over the whole run", md)
+        self.assertIn("| `off.log` | off | 2026-12-04, 8e1b0af | 1413, 634 / 1220 |"
+                      " 2480, 12386 / 22937 | PASS (22 steps, 265 s) | 32M passed |"
+                      " 0 / 0 | 207179 pages in 759 MiB, ratio 1.07 |", md)
+        self.assertIn("| `lz4.log` | lz4 | 2026-12-04, 8e1b0af | 718, 1073 / 1220 |", md)
+        self.assertIn("p50 with `--compress lz4` against `off`, pair by pair (1 pair):"
+                      " 4K read QD1 +439 us; 4K write QD32 +0 us.", md)
         self.assertIn("Linux 6.1.0-57-cloud-amd64, 4 vCPUs, 343 MiB", md)
         self.assertIn("(cuda backend, 2048 MiB export)", md)
         self.assertIn("`E2E_FIO=5`", md)
@@ -201,7 +202,8 @@ cpu_us_per_request=21.81
 == held: chunk.0=0 1073741824 398228672 262144 0 0 390171893 2147483648 vram-swap.0
 """
 
-ZRAM_LOG = ("E2E: PASS ratio(python,lz4): vram-swapd 2.85 (pages 6144, same 118, compr 8633091,"
+ZRAM_LOG = ("# make e2e (2026-12-05, commit 31fa9b9; Linux 6.1 guest)\n"
+            "E2E: PASS ratio(python,lz4): vram-swapd 2.85 (pages 6144, same 118, compr 8633091,"
             " held 8819200), zram 2.72 (orig 25165824, compr 8633306, mem_used 9248768,"
             " same 118)\n")
 

@@ -13,8 +13,12 @@ BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
 BENCH_GPU     ?= bench/results/gpu-h200-standard.log
 BENCH_COMPRESS ?= bench/results/gpu-h200-compress.log
 BENCH_ZRAM    ?= bench/results/zram-ratio.log
-# The GPU e2e runs with fio, one per --compress setting, off first.
-BENCH_FIO     ?= tests/e2e/results/gpu-h200-fio-off.log tests/e2e/results/gpu-h200-fio-lz4.log
+# The GPU e2e runs with fio in pairs, each an off run and then an lz4 run
+# on one machine (bench/fiolog.py compares within a pair).
+BENCH_FIO_RUN := tests/e2e/results/gpu-h200-fio
+BENCH_FIO     ?= $(BENCH_FIO_RUN)-off-8e1b0af.log $(BENCH_FIO_RUN)-lz4-8e1b0af.log \
+                 $(BENCH_FIO_RUN)-off-2071cbd-1.log $(BENCH_FIO_RUN)-lz4-2071cbd-1.log \
+                 $(BENCH_FIO_RUN)-off-2071cbd-2.log $(BENCH_FIO_RUN)-lz4-2071cbd-2.log
 # Built by mk/core.mk and mk/cuda.mk (the fake libcuda makes the cuda row).
 BENCH_DEPS    := $(BUILD)/vram-swapd $(BUILD)/nbdtool $(BUILD)/nbdraw $(BUILD)/fakecuda/libcuda.so.1
 
