@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Reads the GPU e2e runs with fio (tests/e2e/gpu-e2e.sh with E2E_FIO set,
 one log per run, in pairs of an off run and a compressed one) into the
-report's section on what a page fault waits for through the real kernel. The logs are the raw results;
-this only picks figures out of them."""
+report's section on what a page fault waits for through the real kernel.
+The logs are the raw results; this only picks figures out of them."""
 import re
 
 SETTING = re.compile(r"--compress (\w+)")
