@@ -11,7 +11,7 @@ BENCH_ARGS    ?=
 BENCH_EXTRA   := --extra bench/profile.md --extra bench/changes.md
 # The GPU run (bench/cuda-gpu.sh on a real GPU) the report leads with.
 BENCH_GPU     ?= bench/results/gpu-h200-standard.log
-BENCH_COMPRESS ?= bench/results/gpu-h200-compress.log
+BENCH_COMPRESS ?= bench/results/gpu-h100-compress.log
 BENCH_ZRAM    ?= bench/results/zram-ratio.log
 # The GPU e2e runs with fio in pairs, each an off run and then an lz4 run
 # on one machine (bench/fiolog.py compares within a pair).
