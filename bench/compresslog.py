@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 
+from fiolog import COMMIT, DATE
 from gpulog import RESULT
 
 SETTING = re.compile(r"^######## --compress (\w+)")
@@ -56,15 +57,14 @@ def parse_gpu(path):
     return {"env": env, "settings": settings, "rows": rows, "held": held}
 
 
-RUN = re.compile(r"\((\d{4}-\d\d-\d\d), commit ([0-9a-f]{7,40})")
-
-
 def ratio_run(path):
     """(date, commit) from the ratio log's first line, a comment saying
-    where the lines come from; None without one."""
+    where the lines come from as the e2e logs' first lines do; None
+    without one."""
     with open(path) as f:
-        m = RUN.search(f.readline())
-    return m.groups() if m else None
+        head = f.readline()
+    d, c = DATE.search(head), COMMIT.search(head)
+    return (d.group(1), c.group(1)) if d and c else None
 
 
 def parse_ratios(path):

@@ -8,8 +8,8 @@
 # -F); the first row fills the span with them and verifies every read.
 # After each row, the daemon's CPU time (user + system, from /proc) per
 # request; after each setting, what the chunk holds. The sporadic rows (one
-# read, then a pause) are what a page fault in a quiet program waits for. Needs gcc, python3
-# and the NVIDIA driver.
+# read, then a pause) are what a page fault in a quiet program waits for.
+# Needs gcc, python3 and the NVIDIA driver.
 # Usage: bench/cuda-compress.sh        (from the source tree)
 set -u
 SIZE=${SIZE:-8G}

@@ -138,8 +138,9 @@ def section(runs, rels):
                      "%s passed" % r["verified"] if r["verified"] else "did not pass",
                      c.get("io_errors", "?"), c.get("proto_errors", "?"), held(c)))
     md.append("")
-    for setting in dict.fromkeys(r["setting"] for _, r in pairs(runs)):
-        ps = [(b, r) for b, r in pairs(runs) if r["setting"] == setting]
+    both = pairs(runs)
+    for setting in dict.fromkeys(r["setting"] for _, r in both):
+        ps = [(b, r) for b, r in both if r["setting"] == setting]
         d = ["%s %s us" % (label(k), ", ".join(
                  "%+d" % (r["rows"][k]["p50_us"] - b["rows"][k]["p50_us"]) for b, r in ps))
              for k in keys if all(k in b["rows"] and k in r["rows"] for b, r in ps)]

@@ -119,8 +119,9 @@ cp -a "$proj"/. .
 while IFS= read -r -d '' f; do
 	if head -c 4 "$f" | grep -q 'ELF'; then add_libs "$f"; fi
 done < <(find "$proj" -type f -print0)
-# awk reads to the end: leaving early would kill ldconfig with SIGPIPE
-# where its list is longer than a pipe holds, and pipefail fail the build.
+# awk reads to the end: ldconfig writes its list in pieces, and an awk
+# gone after the first would kill it with SIGPIPE, which pipefail makes
+# the build's failure.
 for l in liblz4.so.1 libzstd.so.1; do
 	p=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ && !p { p = $NF } END { print p }')
 	[ -n "$p" ] || die "$l not found (install liblz4-1 and libzstd1)"
